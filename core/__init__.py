@@ -1,0 +1,1 @@
+"""Plot Studio's logic: settings, services, chains and engines. Never imports streamlit."""

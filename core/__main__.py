@@ -1,0 +1,129 @@
+"""`python -m core …`: the command line over the same services the pages call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+
+from core.config import Tier
+from core.errors import PlotStudioError
+
+
+def _emit(data: object) -> None:
+    """Commands that return data print it as JSON on their last stdout line."""
+    print(json.dumps(data, default=str))
+
+
+def _account(email: str):
+    from core.services.accounts import account_by_email
+    return account_by_email(email)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from db import migrate
+    if args.action == "upgrade":
+        migrate.upgrade(args.revision or "head")
+    else:
+        migrate.downgrade(args.revision or "base")
+    _emit({"revision": migrate.current_revision()})
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    from core.services import accounts
+    password = args.password or accounts.generated_password()
+    account = accounts.sign_up(args.email, password, is_admin=args.admin or None, tier=Tier(args.tier))
+    if not args.password:
+        print(f"Generated password for {account.email}: {password}", file=sys.stderr)
+    _emit({"id": account.id, "email": account.email, "is_admin": account.is_admin, "tier": account.tier.value,
+           **({} if args.password else {"password": password})})
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from core import jobs
+    jobs.run_worker(name=args.name, concurrency=args.concurrency)
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from core.doctor import run_checks
+    checks = run_checks()
+    for check in checks:
+        print(f"{'ok ' if check.ok else 'BAD'}  {check.name:<20} {check.detail}")
+    _emit({"ok": all(c.ok for c in checks), "checks": [c.__dict__ for c in checks]})
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def wait_for_job(user_id: uuid.UUID, job_id: uuid.UUID) -> dict:
+    """Follow a job until it ends, printing its progress to stderr."""
+    from core import jobs
+    last = None
+    while True:
+        job = jobs.get_job(user_id, job_id)
+        line = f"[{job.status}] {job.progress_done}/{job.progress_total} {job.message}"
+        if line != last:
+            print(line, file=sys.stderr)
+            last = line
+        if job.status in ("succeeded", "failed", "cancelled"):
+            if job.status != "succeeded":
+                raise PlotStudioError(job.error or job.message)
+            return job.result or {}
+        time.sleep(0.3)
+
+
+def cmd_purge_cache(args: argparse.Namespace) -> int:
+    from core.services import maintenance
+    account = _account(args.user)
+    job_id = maintenance.start_cache_purge(account.id)
+    result = wait_for_job(account.id, job_id) if args.wait else {}
+    _emit({"job_id": job_id, **result})
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m core", description="Plot Studio from the command line.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="migrate the database schema")
+    db.add_argument("action", choices=["upgrade", "downgrade"])
+    db.add_argument("--revision", help="target revision (default: head for upgrade, base for downgrade)")
+    db.set_defaults(func=cmd_db)
+
+    user = commands.add_parser("user", help="manage accounts").add_subparsers(dest="user_command", required=True)
+    create = user.add_parser("create", help="create an account")
+    create.add_argument("email")
+    create.add_argument("--admin", action="store_true")
+    create.add_argument("--tier", default=Tier.FREE.value, choices=[t.value for t in Tier])
+    create.add_argument("--password", help="without it, one is generated and printed")
+    create.set_defaults(func=cmd_user_create)
+
+    worker = commands.add_parser("worker", help="run a job worker in the foreground")
+    worker.add_argument("--name", default="worker")
+    worker.add_argument("--concurrency", type=int, default=1)
+    worker.set_defaults(func=cmd_worker)
+
+    doctor = commands.add_parser("doctor", help="check the installation; non-zero exit if anything is wrong")
+    doctor.set_defaults(func=cmd_doctor)
+
+    purge = commands.add_parser("purge-cache", help="delete a writer's expired cache entries (a job)")
+    purge.add_argument("--user", required=True, metavar="EMAIL")
+    purge.add_argument("--wait", action="store_true", help="follow the job until it ends")
+    purge.set_defaults(func=cmd_purge_cache)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PlotStudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

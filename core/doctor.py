@@ -1,0 +1,79 @@
+"""`python -m core doctor` and the health page: one line per part of the installation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from core.config import get_settings
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _database() -> list[Check]:
+    from db import migrate
+    from db.engine import app_engine
+
+    settings = get_settings()
+    where = f"external ({settings.database_url.split('@')[-1]})" if settings.database_url else \
+        f"embedded in {settings.data_dir / 'pg'}"
+    checks = []
+    with app_engine().connect() as conn:
+        version = conn.execute(text("SHOW server_version")).scalar_one()
+        checks.append(Check("postgres", True, f"PostgreSQL {version}, {where}"))
+        vector = conn.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")).scalar()
+        checks.append(Check("pgvector", vector is not None, f"pgvector {vector}" if vector else "the vector extension is missing"))
+        role = conn.execute(text("SELECT rolname, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")).one()
+        owns = conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user")).scalar_one()
+        bound = not role.rolsuper and not role.rolbypassrls and owns == 0
+        checks.append(Check("row-level security", bound,
+                            f"app role {role.rolname} is subject to RLS" if bound else
+                            f"app role {role.rolname} bypasses RLS (superuser, BYPASSRLS or table owner)"))
+    current, head = migrate.current_revision(), migrate.head_revision()
+    checks.append(Check("migrations", current == head, f"at {current}" + ("" if current == head else f", head is {head}: run `python -m core db upgrade`")))
+    return checks
+
+
+def _queue() -> list[Check]:
+    from core import jobs
+
+    workers = jobs.live_workers()
+    in_process = " (plus the app's in-process worker while it runs)" if get_settings().in_process_worker else ""
+    return [Check("job queue", True, f"procrastinate ready, {workers} live worker(s){in_process}")]
+
+
+def _engines() -> list[Check]:
+    settings = get_settings()
+    llm = f"LLM endpoint {settings.llm_base_url or 'api.openai.com'}" if settings.llm_configured else \
+        "offline engine (no LLM key or base URL set)"
+    embed = f"{settings.embedding_model} at {settings.embedding_base_url}" if settings.embedding_base_url else \
+        f"{settings.embedding_model} (packaged, offline)"
+    images = "disabled" if not settings.enable_character_images else \
+        (f"images API {settings.image_base_url}" if settings.image_base_url else "local portrait cards")
+    return [Check("llm", True, llm), Check("embeddings", _embedding_model_available(), embed),
+            Check("portraits", True, images)]
+
+
+def _embedding_model_available() -> bool:
+    settings = get_settings()
+    if settings.embedding_base_url:
+        return True
+    import importlib.util
+    return importlib.util.find_spec(settings.embedding_model.replace("-", "_")) is not None
+
+
+def run_checks() -> list[Check]:
+    """Every check; a part that cannot even be reached is reported as failing, not raised."""
+    checks: list[Check] = []
+    for group in (_database, _queue, _engines):
+        try:
+            checks.extend(group())
+        except Exception as exc:  # the doctor reports, it does not crash
+            checks.append(Check(group.__name__.strip("_"), False, f"{type(exc).__name__}: {exc}"))
+    return checks

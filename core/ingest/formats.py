@@ -1,0 +1,366 @@
+"""Read an uploaded book (.txt, .md, .epub, .docx, .pdf) into a ParsedBook."""
+
+import io
+import re
+import statistics
+import unicodedata
+import zipfile
+from collections import Counter
+from pathlib import PurePosixPath
+
+import charset_normalizer
+
+from core.errors import UnreadableBookError
+from core.ingest import ChapterText, ParsedBook
+from core.ingest.chapters import display_title_for_heading, is_heading_line, split_chapters
+from core.ingest.epub import read_epub
+from core.ingest.gutenberg import read_gutenberg_metadata, strip_gutenberg
+
+SUPPORTED_EXTENSIONS = (".txt", ".md", ".epub", ".docx", ".pdf")
+# A zip may expand to this many times the upload limit before we call it a zip bomb.
+ZIP_EXPANSION_FACTOR = 20
+# No honest document member compresses better than this (text manages about 10:1).
+ZIP_MAX_RATIO = 200
+# More than this share of control characters means the "text" is really binary.
+MAX_CONTROL_CHAR_SHARE = 0.01
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def parse_book(filename: str, data: bytes, *, max_bytes: int, max_words: int) -> ParsedBook:
+    """Read an uploaded file into chapters, or raise UnreadableBookError saying why not."""
+    extension = PurePosixPath(filename.lower()).suffix
+    if extension not in SUPPORTED_EXTENSIONS:
+        raise UnreadableBookError(
+            f"“{filename}” is not a format Plot Studio reads; upload one of: {', '.join(SUPPORTED_EXTENSIONS)}."
+        )
+    if len(data) > max_bytes:
+        raise UnreadableBookError(
+            f"This file is {len(data):,} bytes; the largest book Plot Studio accepts is {max_bytes:,} bytes."
+        )
+    if not data.strip():
+        raise UnreadableBookError("This file is empty: there is no text to read.")
+    readers = {".txt": _parse_text, ".md": _parse_markdown, ".epub": _parse_epub, ".docx": _parse_docx, ".pdf": _parse_pdf}
+    book = readers[extension](data, max_bytes=max_bytes)
+    _check_has_text(book)
+    _check_word_limit(book, max_words)
+    if not book.title:
+        book = ParsedBook(_title_from_filename(filename), book.author, book.chapters, book.split_method, book.notes)
+    return book
+
+
+def _check_has_text(book: ParsedBook) -> None:
+    """Refuse a book whose chapters hold no words at all."""
+    if not any(chapter.text.strip() for chapter in book.chapters):
+        raise UnreadableBookError("This file holds no readable text.")
+
+
+def _check_word_limit(book: ParsedBook, max_words: int) -> None:
+    """Refuse a book longer than the word limit, giving both numbers."""
+    words = sum(len(chapter.text.split()) for chapter in book.chapters)
+    if words > max_words:
+        raise UnreadableBookError(f"This book has {words:,} words; the limit is {max_words:,} words.")
+
+
+def _title_from_filename(filename: str) -> str:
+    """Make a readable title from a file name: "the_great-novel.txt" -> "The Great Novel"."""
+    stem = PurePosixPath(filename).stem
+    words = re.sub(r"[_\-.]+", " ", stem).split()
+    return " ".join(word[:1].upper() + word[1:] for word in words) or "Untitled"
+
+
+# --- plain text -------------------------------------------------------------------------------
+
+
+def decode_text(data: bytes) -> str:
+    """Decode the bytes of a text file whatever its encoding, with newlines normalised."""
+    if data.startswith(_UTF16_BOMS):
+        text = _decode_or_refuse(data, "utf-16")
+    elif data.startswith(b"\xef\xbb\xbf"):
+        text = _decode_or_refuse(data, "utf-8-sig")
+    elif b"\x00" in data:
+        raise UnreadableBookError("This file is binary, not text: check that you uploaded the book itself.")
+    else:
+        text = _decode_unknown(data)
+    if _control_char_share(text) > MAX_CONTROL_CHAR_SHARE:
+        raise UnreadableBookError("This file is binary, not text: check that you uploaded the book itself.")
+    return normalise_newlines(text)
+
+
+def _decode_or_refuse(data: bytes, encoding: str) -> str:
+    """Decode with a known encoding, turning failure into a message for the writer."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise UnreadableBookError(f"This file claims to be {encoding} but is not valid {encoding} text.") from error
+
+
+def _decode_unknown(data: bytes) -> str:
+    """Decode text without a byte-order mark: UTF-8 when valid, else what charset-normalizer finds."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    # Windows-1252 is by far the most common legacy encoding of English books; it also reads
+    # Latin-1 letters identically, so prefer it whenever charset-normalizer finds it plausible.
+    matches = charset_normalizer.from_bytes(data)
+    best = matches.best()
+    if best is None:
+        raise UnreadableBookError("This file is not text in any encoding Plot Studio recognises.")
+    if any(match.encoding == "cp1252" for match in matches):
+        return data.decode("cp1252", errors="replace")
+    return str(best)
+
+
+def _control_char_share(text: str) -> float:
+    """Share of characters that no text contains: control characters and decoding failures."""
+    sample = text[:200_000]
+    bad = sum(1 for char in sample if char == "\ufffd" or (unicodedata.category(char) == "Cc" and char not in "\n\r\t\f"))
+    return bad / max(len(sample), 1)
+
+
+def normalise_newlines(text: str) -> str:
+    """Use \\n for every line break and drop a byte-order mark."""
+    # "\r\r\n" comes from files converted to Windows line ends twice: still one break.
+    return re.sub(r"\r+\n", "\n", text.lstrip("\ufeff")).replace("\r", "\n")
+
+
+def _parse_text(data: bytes, *, max_bytes: int, markdown: bool = False) -> ParsedBook:
+    """Read a plain-text or markdown book."""
+    text = decode_text(data)
+    if not text.strip():
+        raise UnreadableBookError("This file holds only blank space: there is no text to read.")
+    title, author = read_gutenberg_metadata(text)
+    body = strip_gutenberg(text)
+    split = split_chapters(body, markdown=markdown)
+    return ParsedBook(title or _first_title_line(body, markdown=markdown), author, split.chapters, split.split_method, split.notes)
+
+
+def _parse_markdown(data: bytes, *, max_bytes: int) -> ParsedBook:
+    """Read a markdown book, whose # headings mark the chapters."""
+    return _parse_text(data, max_bytes=max_bytes, markdown=True)
+
+
+def _first_title_line(text: str, *, markdown: bool) -> str | None:
+    """Guess the title from the first line if it is short, unpunctuated and not a chapter heading."""
+    first = next((line.strip() for line in text.split("\n") if line.strip()), "")
+    if markdown:
+        match = re.match(r"#\s+(.+)", first)
+        return match.group(1).strip() if match else None
+    if len(first) > 60 or first[-1:] in ".,;:?!\"”" or is_heading_line(first):
+        return None
+    return first
+
+
+# --- zip containers ---------------------------------------------------------------------------
+
+
+def open_zip_safely(data: bytes, *, max_bytes: int, kind: str) -> zipfile.ZipFile:
+    """Open a zip container, refusing corrupt files and zip bombs before anything is extracted."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise UnreadableBookError(f"This {kind} file is damaged and cannot be opened.") from error
+    total = sum(member.file_size for member in members)
+    if total > max_bytes * ZIP_EXPANSION_FACTOR:
+        raise UnreadableBookError(
+            f"This {kind} file would expand to {total:,} bytes, far more than a book; it was refused."
+        )
+    for member in members:
+        if member.file_size > 1_000_000 and member.file_size > ZIP_MAX_RATIO * max(member.compress_size, 1):
+            raise UnreadableBookError(f"This {kind} file contains a suspiciously compressed part; it was refused.")
+    return archive
+
+
+def _parse_epub(data: bytes, *, max_bytes: int) -> ParsedBook:
+    """Read an EPUB book, taking chapters from its table of contents."""
+    open_zip_safely(data, max_bytes=max_bytes, kind="EPUB")
+    return read_epub(data)
+
+
+# --- docx -------------------------------------------------------------------------------------
+
+
+def _parse_docx(data: bytes, *, max_bytes: int) -> ParsedBook:
+    """Read a Word document, taking chapters from its heading styles."""
+    import docx  # imported here: python-docx is slow to import and only docx uploads need it
+
+    open_zip_safely(data, max_bytes=max_bytes, kind="Word")
+    try:
+        document = docx.Document(io.BytesIO(data))
+        paragraphs = [(_style_name(paragraph), _docx_paragraph_text(paragraph)) for paragraph in document.paragraphs]
+        properties = document.core_properties
+        title, author = properties.title or None, properties.author or None
+    except Exception as error:  # python-docx raises many types for a broken package
+        raise UnreadableBookError("This Word file is damaged and cannot be opened.") from error
+    heading_style = _chapter_heading_style([style for style, _ in paragraphs])
+    if heading_style is None:
+        split = split_chapters("\n\n".join(text for _, text in paragraphs))
+        return ParsedBook(title, author, split.chapters, split.split_method, split.notes)
+    chapters, front_words = _chapters_at_style(paragraphs, heading_style)
+    notes = [f"Skipped {front_words} words before the first heading."] if front_words else []
+    return ParsedBook(title, author, chapters, "styles", notes)
+
+
+def _style_name(paragraph) -> str:
+    """Return a paragraph's style name, or "" when the document gives none."""
+    return paragraph.style.name if paragraph.style is not None else ""
+
+
+def _docx_paragraph_text(paragraph) -> str:
+    """Return a paragraph's text with italic runs marked _like this_."""
+    pieces, italic = [], False
+    for run in paragraph.runs:
+        run_italic = bool(run.italic) and bool(run.text.strip())
+        if run_italic != italic:
+            pieces.append("_")
+            italic = run_italic
+        pieces.append(run.text)
+    if italic:
+        pieces.append("_")
+    text = "".join(pieces) if paragraph.runs else paragraph.text
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _chapter_heading_style(styles: list[str]) -> str | None:
+    """Pick the paragraph style that marks chapters: Heading 1, else Heading 2, else Title."""
+    counts = Counter(styles)
+    # One Heading 1 above many Heading 2s is the book's title, not its only chapter.
+    if counts["Heading 1"] and not (counts["Heading 1"] == 1 and counts["Heading 2"] > 1):
+        return "Heading 1"
+    if counts["Heading 2"]:
+        return "Heading 2"
+    if counts["Title"] > 1:
+        return "Title"
+    return None
+
+
+def _chapters_at_style(paragraphs: list[tuple[str, str]], heading_style: str) -> tuple[list[ChapterText], int]:
+    """Cut paragraphs into chapters at each heading of the given style; count the front words."""
+    chapters: list[tuple[str, list[str]]] = []
+    front_words = 0
+    for style, text in paragraphs:
+        if style == heading_style and text:
+            chapters.append((text, []))
+        elif chapters:
+            if text:
+                chapters[-1][1].append(text)
+        else:
+            front_words += len(text.split())
+    return [
+        ChapterText(heading=heading, title=display_title_for_heading(heading), text="\n\n".join(body))
+        for heading, body in chapters
+    ], front_words
+
+
+# --- pdf --------------------------------------------------------------------------------------
+
+
+def _parse_pdf(data: bytes, *, max_bytes: int) -> ParsedBook:
+    """Read a PDF's text layer, clean away page furniture and split it into chapters."""
+    import pypdf  # imported here: only PDF uploads need it
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not _decrypts_without_password(reader):
+            raise UnreadableBookError(
+                "This PDF is password-protected: remove the password (or export an unprotected copy) and upload it again."
+            )
+        pages = [page.extract_text() or "" for page in reader.pages]
+        metadata = reader.metadata
+        title = (metadata.title or None) if metadata else None
+        author = (metadata.author or None) if metadata else None
+    except UnreadableBookError:
+        raise
+    except Exception as error:  # pypdf raises many types for a broken file
+        raise UnreadableBookError("This PDF is damaged and cannot be read.") from error
+    if sum(char.isalpha() for page in pages for char in page) < 20:
+        raise UnreadableBookError(
+            "This PDF has no text layer (it is scanned images): run it through OCR, or upload the book as text."
+        )
+    text = pdf_pages_to_text(pages)
+    split = split_chapters(text)
+    return ParsedBook(title, author, split.chapters, split.split_method, split.notes)
+
+
+def _decrypts_without_password(reader) -> bool:
+    """Whether an encrypted PDF opens with the empty password (owner-only protection)."""
+    try:
+        return bool(reader.decrypt(""))
+    except Exception:  # a missing crypto backend or an unknown scheme: treat as locked
+        return False
+
+
+def pdf_pages_to_text(pages: list[str]) -> str:
+    """Join the text of PDF pages into paragraphs, without running headers, footers or page numbers."""
+    page_lines = [[line.strip() for line in page.split("\n") if line.strip()] for page in pages]
+    furniture = _running_lines(page_lines)
+    cleaned = [_strip_page_furniture(lines, furniture) for lines in page_lines]
+    return _rebuild_paragraphs([line for lines in cleaned for line in lines])
+
+
+_PAGE_NUMBER = re.compile(r"^(?:page\s+)?[-–—\s]*(\d+|[ivxlcdm]+)[-–—\s]*$", re.IGNORECASE)
+# Lines looked at for running headers and footers at each end of a page.
+_FURNITURE_DEPTH = 2
+
+
+def _furniture_key(line: str) -> str:
+    """Compare running lines with their page numbers blanked out."""
+    return re.sub(r"\d+", "#", line.lower())
+
+
+def _running_lines(page_lines: list[list[str]]) -> set[str]:
+    """Find lines repeated at the top or bottom of many pages: running headers and footers."""
+    if len(page_lines) < 3:
+        return set()
+    counts = Counter(
+        key
+        for lines in page_lines
+        for key in {_furniture_key(line) for line in lines[:_FURNITURE_DEPTH] + lines[-_FURNITURE_DEPTH:]}
+    )
+    return {key for key, count in counts.items() if count >= max(3, len(page_lines) // 2)}
+
+
+def _strip_page_furniture(lines: list[str], furniture: set[str]) -> list[str]:
+    """Drop running headers, footers and bare page numbers from the ends of one page."""
+    def is_furniture(line: str) -> bool:
+        return _furniture_key(line) in furniture or bool(_PAGE_NUMBER.match(line))
+
+    start, end = 0, len(lines)
+    while start < end and start < _FURNITURE_DEPTH and is_furniture(lines[start]):
+        start += 1
+    while end > start and len(lines) - end < _FURNITURE_DEPTH and is_furniture(lines[end - 1]):
+        end -= 1
+    return lines[start:end]
+
+
+def _rebuild_paragraphs(lines: list[str]) -> str:
+    """Join PDF lines into paragraphs: short lines end paragraphs, headings stand alone."""
+    long_lines = [len(line) for line in lines if len(line) > 30]
+    full_width = statistics.median(long_lines) if long_lines else 60
+    paragraphs: list[str] = []
+    current = ""
+    for line in lines:
+        if is_heading_line(line):
+            if current:
+                paragraphs.append(current)
+            paragraphs.append(line)
+            current = ""
+            continue
+        current = _join_wrapped(current, line)
+        ends_sentence = line[-1] in ".!?\"'”’:;)_"
+        if len(line) < 0.75 * full_width and ends_sentence:
+            paragraphs.append(current)
+            current = ""
+    if current:
+        paragraphs.append(current)
+    return "\n\n".join(paragraphs)
+
+
+def _join_wrapped(current: str, line: str) -> str:
+    """Append a wrapped line, mending words hyphenated across the break ("adapt-" + "ation")."""
+    if not current:
+        return line
+    if re.search(r"[A-Za-z]-$", current) and line[:1].islower():
+        return current[:-1] + line
+    return f"{current} {line}"

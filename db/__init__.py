@@ -1,0 +1,1 @@
+"""Plot Studio's data layer: models, engine and sessions, Alembic migrations."""
