@@ -84,6 +84,37 @@ def cmd_purge_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core import jobs
+    from core.services import library
+    account = _account(args.user)
+    path = Path(args.path)
+    if not path.is_file():
+        raise PlotStudioError(f"No file at {path}.")
+    job_id = library.start_ingest(account.id, path.name, path.read_bytes(), title=args.title, queue=False)
+
+    def echo(done: int, total: int, message: str) -> None:
+        print(f"{done}/{total} {message}", file=sys.stderr)
+
+    jobs.run_job(str(job_id), str(account.id), library.ingest_book, jobs.get_job(account.id, job_id).params,
+                 echo=echo)
+    job = jobs.get_job(account.id, job_id)
+    if job.status != "succeeded":
+        raise PlotStudioError(job.error or job.message)
+    _emit(job.result)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from core.retrieval import search_book
+    account = _account(args.user)
+    hits = search_book(account.id, uuid.UUID(args.book), args.query, k=args.k)
+    _emit([hit.as_dict() for hit in hits])
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m core", description="Plot Studio from the command line.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -108,6 +139,19 @@ def parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="check the installation; non-zero exit if anything is wrong")
     doctor.set_defaults(func=cmd_doctor)
+
+    ingest = commands.add_parser("ingest", help="read a book file into the writer's library")
+    ingest.add_argument("path")
+    ingest.add_argument("--user", required=True, metavar="EMAIL")
+    ingest.add_argument("--title")
+    ingest.set_defaults(func=cmd_ingest)
+
+    search = commands.add_parser("search", help="semantic search in one book")
+    search.add_argument("book", help="book id")
+    search.add_argument("query")
+    search.add_argument("--user", required=True, metavar="EMAIL")
+    search.add_argument("-k", type=int, default=10)
+    search.set_defaults(func=cmd_search)
 
     purge = commands.add_parser("purge-cache", help="delete a writer's expired cache entries (a job)")
     purge.add_argument("--user", required=True, metavar="EMAIL")

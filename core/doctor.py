@@ -77,3 +77,16 @@ def run_checks() -> list[Check]:
         except Exception as exc:  # the doctor reports, it does not crash
             checks.append(Check(group.__name__.strip("_"), False, f"{type(exc).__name__}: {exc}"))
     return checks
+
+
+def database_problem() -> str | None:
+    """A sentence on why the app cannot use its database, or None when it can."""
+    from db import migrate
+
+    try:
+        current, head = migrate.current_revision(), migrate.head_revision()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if current != head:
+        return f"the schema is at {current}, not {head}: run `python -m core db upgrade`."
+    return None

@@ -47,10 +47,13 @@ def _deferring_queue() -> procrastinate.App:
 class Progress:
     """What a running job reports: n of total and a sentence; raises when the writer cancelled."""
 
-    def __init__(self, job_id: uuid.UUID, user_id: uuid.UUID, should_abort: Callable[[], bool] = lambda: False):
-        self.job_id, self.user_id, self._should_abort = job_id, user_id, should_abort
+    def __init__(self, job_id: uuid.UUID, user_id: uuid.UUID, should_abort: Callable[[], bool] = lambda: False,
+                 echo: Callable[[int, int, str], None] | None = None):
+        self.job_id, self.user_id, self._should_abort, self._echo = job_id, user_id, should_abort, echo
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
+        if self._echo:
+            self._echo(done, total, message)
         with unit_of_work(self.user_id) as session:
             cancelled = session.execute(
                 update(Job).where(Job.id == self.job_id)
@@ -67,7 +70,8 @@ def _finish(job_id: uuid.UUID, user_id: uuid.UUID, **values: Any) -> None:
 
 
 def run_job(job_id: str, user_id: str, work: Callable[..., dict | None], params: dict,
-            should_abort: Callable[[], bool] = lambda: False) -> dict | None:
+            should_abort: Callable[[], bool] = lambda: False,
+            echo: Callable[[int, int, str], None] | None = None) -> dict | None:
     """Run `work(user_id, progress, **params)` for a job row; safe to call again after a crash."""
     job_uuid, user_uuid = uuid.UUID(job_id), uuid.UUID(user_id)
     with unit_of_work(user_uuid) as session:
@@ -78,7 +82,7 @@ def run_job(job_id: str, user_id: str, work: Callable[..., dict | None], params:
             job.status, job.message, job.finished_at = "cancelled", "Cancelled before it started.", datetime.now(timezone.utc)
             return None
         job.status, job.started_at, job.error = "running", datetime.now(timezone.utc), None
-    progress = Progress(job_uuid, user_uuid, should_abort)
+    progress = Progress(job_uuid, user_uuid, should_abort, echo)
     try:
         result = work(user_uuid, progress, **params)
     except JobCancelledError as exc:
@@ -109,14 +113,16 @@ def register(kind: str, work: Callable[..., dict | None]) -> None:
 
 
 def submit(user_id: uuid.UUID, kind: str, params: dict | None = None, *,
-           book_id: uuid.UUID | None = None) -> uuid.UUID:
-    """Record a job for the writer and put it on the queue; returns the job id to poll."""
+           book_id: uuid.UUID | None = None, queue: bool = True) -> uuid.UUID:
+    """Record a job for the writer and put it on the queue (unless the caller runs it); returns its id."""
     params = params or {}
     with unit_of_work(user_id) as session:
         job = Job(user_id=user_id, kind=kind, book_id=book_id, params=params, message="Waiting for a worker…")
         session.add(job)
         session.flush()
         job_id = job.id
+    if not queue:
+        return job_id
     queue_job_id = _deferring_queue().configure_task(f"plotstudio:{kind}").defer(
         job_id=str(job_id), user_id=str(user_id), params=params)
     with unit_of_work(user_id) as session:
@@ -222,4 +228,4 @@ def live_workers() -> int:
 
 def _register_all() -> None:
     """Import the modules that register job kinds (they call `register` at import)."""
-    from core.services import maintenance  # noqa: F401
+    from core.services import library, maintenance  # noqa: F401

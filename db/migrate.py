@@ -16,10 +16,10 @@ from db.engine import owner_engine, owner_url
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def alembic_config() -> Config:
+def alembic_config(url: str | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", owner_url().replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", (url or owner_url()).replace("%", "%%"))
     return config
 
 
@@ -35,13 +35,14 @@ def ensure_app_role() -> None:
                              f"NOBYPASSRLS NOINHERIT PASSWORD {password}")
 
 
-def upgrade(revision: str = "head") -> None:
+def upgrade(revision: str = "head", *, url: str | None = None) -> None:
+    """Migrate the app's database (or the one at `url`, run as its owner) up to `revision`."""
     ensure_app_role()
-    command.upgrade(alembic_config(), revision)
+    command.upgrade(alembic_config(url), revision)
 
 
-def downgrade(revision: str = "base") -> None:
-    command.downgrade(alembic_config(), revision)
+def downgrade(revision: str = "base", *, url: str | None = None) -> None:
+    command.downgrade(alembic_config(url), revision)
 
 
 def current_revision() -> str | None:

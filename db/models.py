@@ -111,6 +111,17 @@ class Book(Base):
     updated_at: Mapped[datetime] = _updated()
 
 
+class BookSource(Base):
+    """The uploaded file as it came, so any worker can (re)ingest it."""
+
+    __tablename__ = "book_sources"
+    book_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[uuid.UUID] = _owner()
+    filename: Mapped[str] = mapped_column(Text)
+    data: Mapped[bytes]
+    created_at: Mapped[datetime] = _created()
+
+
 class Chapter(Base):
     __tablename__ = "chapters"
     id: Mapped[uuid.UUID] = _id()
@@ -293,7 +304,7 @@ class Job(Base):
     id: Mapped[uuid.UUID] = _id()
     user_id: Mapped[uuid.UUID] = _owner()
     kind: Mapped[str] = mapped_column(String(50))
-    book_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    book_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("books.id", ondelete="SET NULL"))
     queue_job_id: Mapped[int | None] = mapped_column(BigInteger, comment="id of the procrastinate job that runs this")
     status: Mapped[str] = mapped_column(String(20), server_default=sql_text("'queued'"))
     progress_done: Mapped[int] = mapped_column(server_default=sql_text("0"))

@@ -69,8 +69,7 @@ class _Heading:
 
 def split_chapters(text: str, *, markdown: bool = False) -> ChapterSplit:
     """Split a book's text (licence already stripped) into chapters in reading order."""
-    lines = [line.rstrip() for line in _ILLUSTRATION.sub("", text).split("\n")]
-    stripped = [line.strip() for line in lines]
+    stripped = [line.strip() for line in _ILLUSTRATION.sub("", text).split("\n")]
     headings = _find_headings(stripped, markdown=markdown)
     chapters_found = [h for h in headings if h.kind in ("chapter", "story", "bare", "markdown")]
     if chapters_found:
@@ -324,8 +323,7 @@ def _display_title(heading: _Heading, body: list[str]) -> str:
 
 def _title_line_after_heading(body: list[str]) -> str:
     """Return the first line under a heading if it reads as a title (short, capitalised, alone)."""
-    lines = iter(enumerate(body))
-    for index, line in lines:
+    for index, line in enumerate(body):
         if not line:
             continue
         alone = index + 1 >= len(body) or not body[index + 1]

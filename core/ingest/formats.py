@@ -311,19 +311,23 @@ def _furniture_key(line: str) -> str:
 
 def _running_lines(page_lines: list[list[str]]) -> set[str]:
     """Find lines repeated at the top or bottom of many pages: running headers and footers."""
-    if len(page_lines) < 3:
+    if len(page_lines) < 2:
         return set()
     counts = Counter(
         key
         for lines in page_lines
         for key in {_furniture_key(line) for line in lines[:_FURNITURE_DEPTH] + lines[-_FURNITURE_DEPTH:]}
     )
-    return {key for key, count in counts.items() if count >= max(3, len(page_lines) // 2)}
+    return {key for key, count in counts.items() if count >= max(2, (len(page_lines) + 1) // 2)}
 
 
 def _strip_page_furniture(lines: list[str], furniture: set[str]) -> list[str]:
     """Drop running headers, footers and bare page numbers from the ends of one page."""
     def is_furniture(line: str) -> bool:
+        # A chapter heading at the top of a page looks like a running header once digits are
+        # blanked; repeated running headers that are headings fail the numbering check instead.
+        if is_heading_line(line):
+            return False
         return _furniture_key(line) in furniture or bool(_PAGE_NUMBER.match(line))
 
     start, end = 0, len(lines)

@@ -9,7 +9,7 @@ QUEUE_SCHEMA = "queue"
 
 # Every table whose rows belong to one writer; each gets FORCE RLS keyed on that writer.
 USER_OWNED_TABLES = (
-    "users", "user_sessions", "books", "chapters", "chunks", "plot_overviews", "characters",
+    "users", "user_sessions", "books", "book_sources", "chapters", "chunks", "plot_overviews", "characters",
     "portraits", "chapter_scripts", "usage_logs", "generation_analytics", "jobs", "cache_entries",
 )
 

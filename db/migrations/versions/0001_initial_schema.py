@@ -101,6 +101,15 @@ CREATE TABLE books (
 );
 CREATE INDEX idx_books_user ON books (user_id, created_at DESC);
 
+CREATE TABLE book_sources (
+    book_id uuid PRIMARY KEY REFERENCES books(id) ON DELETE CASCADE,
+    user_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    filename text NOT NULL,
+    data bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE book_sources IS 'the uploaded file as it came, so any worker can (re)ingest it';
+
 CREATE TABLE chapters (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     book_id uuid NOT NULL REFERENCES books(id) ON DELETE CASCADE,
@@ -322,7 +331,7 @@ CREATE TABLE jobs (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     user_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     kind varchar(50) NOT NULL,
-    book_id uuid REFERENCES books(id) ON DELETE CASCADE,
+    book_id uuid REFERENCES books(id) ON DELETE SET NULL,
     queue_job_id bigint,
     status varchar(20) NOT NULL DEFAULT 'queued'
         CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
@@ -397,7 +406,7 @@ def downgrade() -> None:
     drop_queue_schema()
     for table in ("cache_entries", "jobs", "generation_analytics", "usage_logs", "character_archetypes",
                   "chapter_scripts", "portraits", "characters", "plot_overviews", "chunks", "chapters",
-                  "books", "user_sessions", "users"):
+                  "book_sources", "books", "user_sessions", "users"):
         op.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
     for function in ("app_user_count()", "app_session_user(text)", "app_login_lookup(text)",
                      "app_current_user_is_admin()", "update_updated_at_column()", "app_current_user_id()"):

@@ -1,0 +1,296 @@
+"""The writer's library: upload and ingest a book, review its chapters, search it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from core import jobs
+from core.config import get_settings
+from core.errors import NotFoundError, PlotStudioError, UnreadableBookError
+from core.ingest import ParsedBook
+from core.ingest.chunking import chunk_text
+from core.ingest.formats import SUPPORTED_EXTENSIONS, parse_book
+from core.index import delete_chapter_chunks, store_chunks
+from db.engine import unit_of_work
+from db.models import Book, BookSource, Chapter, Chunk, Job
+
+INGEST = "ingest_book"
+EMBED_BATCH = 64
+
+
+@dataclass(frozen=True)
+class ChapterSummary:
+    id: uuid.UUID
+    number: int
+    heading: str
+    title: str
+    words: int
+    opening: str
+
+
+def _sha256(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _limits() -> dict:
+    settings = get_settings()
+    return {"max_bytes": settings.max_upload_mb * 1024 * 1024, "max_words": settings.max_book_words}
+
+
+def check_upload(filename: str, data: bytes) -> None:
+    """Refuse at once what can be refused without reading the book: format, size, emptiness."""
+    if PurePosixPath(filename.lower()).suffix not in SUPPORTED_EXTENSIONS:
+        raise UnreadableBookError(f"“{filename}” is not a format Plot Studio reads; upload one of: "
+                                  f"{', '.join(SUPPORTED_EXTENSIONS)}.")
+    limit = _limits()["max_bytes"]
+    if len(data) > limit:
+        raise UnreadableBookError(f"This file is {len(data) / 1e6:.1f} MB; the largest book Plot Studio accepts "
+                                  f"is {limit / 1e6:.0f} MB.")
+    if not data.strip():
+        raise UnreadableBookError("This file is empty: there is no text to read.")
+
+
+def start_ingest(user_id: uuid.UUID, filename: str, data: bytes, *, title: str | None = None,
+                 queue: bool = True) -> uuid.UUID:
+    """Keep the upload and queue its ingestion (or leave the job for the caller to run); returns the job."""
+    check_upload(filename, data)
+    with unit_of_work(user_id) as session:
+        book = Book(user_id=user_id, title=title or PurePosixPath(filename).stem, source_filename=filename,
+                    source_format=PurePosixPath(filename.lower()).suffix.lstrip("."), source_sha256=_sha256(data))
+        session.add(book)
+        session.flush()
+        session.add(BookSource(book_id=book.id, user_id=user_id, filename=filename, data=data))
+        book_id = book.id
+    return jobs.submit(user_id, INGEST, {"book_id": str(book_id), "title": title}, book_id=book_id, queue=queue)
+
+
+def retry_ingest(user_id: uuid.UUID, book_id: uuid.UUID) -> uuid.UUID:
+    """Queue a failed book's ingestion again, from the upload kept with it."""
+    with unit_of_work(user_id) as session:
+        book = _book(session, book_id)
+        book.status, book.error = "processing", None
+    return jobs.submit(user_id, INGEST, {"book_id": str(book_id), "title": None}, book_id=book_id)
+
+
+def ingest_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str, title: str | None = None) -> dict:
+    """Parse, split, chunk, embed and index a book in one transaction: it is whole, or it is not there."""
+    started = time.perf_counter()
+    book_uuid = uuid.UUID(book_id)
+    try:
+        with unit_of_work(user_id) as session:
+            book = _book(session, book_uuid)
+            source = session.get(BookSource, book_uuid)
+            progress(0, 4, "Reading the file…")
+            parsed = parse_book(source.filename, source.data, **_limits())
+            progress(1, 4, f"Found {len(parsed.chapters)} chapters ({parsed.split_method}).")
+            _describe(book, parsed, title)
+            chapters = _insert_chapters(session, book, parsed)
+            chunk_count = _index_chapters(session, user_id, book, chapters, progress)
+            book.status = "ready"
+            summary = {"book_id": str(book.id), "title": book.title,
+                       "chapters": [{"number": c.number, "title": c.title, "words": c.word_count} for c in chapters],
+                       "chunks": chunk_count}
+    except UnreadableBookError:
+        # Bad input: retrying cannot help, so nothing of the book is kept; the job row keeps the reason.
+        with unit_of_work(user_id) as session:
+            session.execute(delete(Book).where(Book.id == book_uuid))
+        raise
+    except PlotStudioError as exc:
+        _mark_failed(user_id, book_uuid, str(exc))
+        raise
+    except Exception as exc:
+        _mark_failed(user_id, book_uuid, f"{type(exc).__name__}: {exc}")
+        raise
+    return {**summary, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _mark_failed(user_id: uuid.UUID, book_id: uuid.UUID, reason: str) -> None:
+    with unit_of_work(user_id) as session:
+        session.execute(update(Book).where(Book.id == book_id).values(status="failed", error=reason))
+
+
+def _describe(book: Book, parsed: ParsedBook, title: str | None) -> None:
+    book.title = (title or parsed.title or book.title).strip()
+    book.author = parsed.author
+    book.split_method = parsed.split_method
+    book.notes = list(parsed.notes)
+    book.word_count = sum(_words(c.text) for c in parsed.chapters)
+
+
+def _insert_chapters(session: Session, book: Book, parsed: ParsedBook) -> list[Chapter]:
+    session.execute(delete(Chapter).where(Chapter.book_id == book.id))  # a retry starts clean
+    chapters = [Chapter(book_id=book.id, user_id=book.user_id, number=n, heading=c.heading, title=c.title,
+                        text=c.text, word_count=_words(c.text), content_sha256=_sha256(c.text))
+                for n, c in enumerate(parsed.chapters, start=1)]
+    session.add_all(chapters)
+    session.flush()
+    return chapters
+
+
+def _index_chapters(session: Session, user_id: uuid.UUID, book: Book, chapters: list[Chapter],
+                    progress: jobs.Progress | None = None) -> int:
+    """Chunk and embed these chapters (only these: the rest of the book keeps its index)."""
+    from core.embeddings import get_embedder
+
+    embedder = get_embedder()
+    spans = {chapter.id: chunk_text(chapter.text) for chapter in chapters}
+    total = sum(len(s) for s in spans.values())
+    if progress:
+        progress(2, 4, f"Split into {total} passages; embedding…")
+    done = 0
+    for chapter in chapters:
+        delete_chapter_chunks(session, chapter.id)
+        chapter_spans = spans[chapter.id]
+        vectors = []
+        for start in range(0, len(chapter_spans), EMBED_BATCH):
+            batch = chapter_spans[start:start + EMBED_BATCH]
+            vectors.extend(embedder.embed_documents([span.text for span in batch]))
+            done += len(batch)
+            if progress:
+                progress(done, total, f"Embedding passages {done}/{total}")
+        store_chunks(session, book_id=book.id, user_id=user_id, chapter_id=chapter.id,
+                     spans=chapter_spans, vectors=vectors)
+    book.embedding_model, book.embedding_dim = embedder.model_name, embedder.dimension
+    return total
+
+
+def _book(session: Session, book_id: uuid.UUID) -> Book:
+    book = session.get(Book, book_id)
+    if book is None:
+        raise NotFoundError("That book does not exist (or it is not yours).")
+    return book
+
+
+def list_books(user_id: uuid.UUID) -> list[Book]:
+    with unit_of_work(user_id) as session:
+        return list(session.scalars(select(Book).order_by(Book.created_at.desc())))
+
+
+def get_book(user_id: uuid.UUID, book_id: uuid.UUID) -> Book:
+    with unit_of_work(user_id) as session:
+        return _book(session, book_id)
+
+
+def list_chapters(user_id: uuid.UUID, book_id: uuid.UUID) -> list[ChapterSummary]:
+    with unit_of_work(user_id) as session:
+        rows = session.execute(select(Chapter.id, Chapter.number, Chapter.heading, Chapter.title,
+                                      Chapter.word_count, func.left(Chapter.text, 160))
+                               .where(Chapter.book_id == book_id).order_by(Chapter.number)).all()
+    return [ChapterSummary(*row) for row in rows]
+
+
+def get_chapter(user_id: uuid.UUID, chapter_id: uuid.UUID) -> Chapter:
+    with unit_of_work(user_id) as session:
+        chapter = session.get(Chapter, chapter_id)
+        if chapter is None:
+            raise NotFoundError("That chapter does not exist (or it is not yours).")
+        return chapter
+
+
+def rename_book(user_id: uuid.UUID, book_id: uuid.UUID, *, title: str, author: str | None) -> None:
+    title = (title or "").strip()
+    if not title:
+        raise PlotStudioError("A book needs a title.")
+    with unit_of_work(user_id) as session:
+        book = _book(session, book_id)
+        book.title, book.author = title, (author or "").strip() or None
+
+
+def rename_chapter(user_id: uuid.UUID, chapter_id: uuid.UUID, title: str) -> None:
+    title = (title or "").strip()
+    if not title:
+        raise PlotStudioError("A chapter needs a title.")
+    with unit_of_work(user_id) as session:
+        session.execute(update(Chapter).where(Chapter.id == chapter_id).values(title=title))
+
+
+def merge_with_next(user_id: uuid.UUID, chapter_id: uuid.UUID) -> uuid.UUID:
+    """Join a chapter and the one after it; only the merged chapter is re-chunked and re-embedded."""
+    with unit_of_work(user_id) as session:
+        first = session.get(Chapter, chapter_id)
+        if first is None:
+            raise NotFoundError("That chapter does not exist (or it is not yours).")
+        second = session.scalar(select(Chapter).where(Chapter.book_id == first.book_id,
+                                                      Chapter.number == first.number + 1))
+        if second is None:
+            raise PlotStudioError("This is the last chapter: there is no next chapter to merge it with.")
+        heading_line = second.heading or second.title
+        first.text = f"{first.text.rstrip()}\n\n{heading_line}\n\n{second.text.lstrip()}"
+        _refresh(first)
+        session.delete(second)
+        session.flush()
+        session.execute(update(Chapter).where(Chapter.book_id == first.book_id, Chapter.number > second.number)
+                        .values(number=Chapter.number - 1))
+        _index_chapters(session, user_id, _book(session, first.book_id), [first])
+        return first.id
+
+
+def paragraphs(text: str) -> list[str]:
+    return [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+
+
+def split_chapter(user_id: uuid.UUID, chapter_id: uuid.UUID, *, at_paragraph: int,
+                  new_title: str | None = None) -> uuid.UUID:
+    """Split a chapter before its paragraph `at_paragraph` (0-based); re-index only the two halves."""
+    with unit_of_work(user_id) as session:
+        chapter = session.get(Chapter, chapter_id)
+        if chapter is None:
+            raise NotFoundError("That chapter does not exist (or it is not yours).")
+        parts = paragraphs(chapter.text)
+        if not 0 < at_paragraph < len(parts):
+            raise PlotStudioError(f"Choose a paragraph between 2 and {len(parts)} to start the new chapter at.")
+        chapter.text = "\n\n".join(parts[:at_paragraph])
+        _refresh(chapter)
+        session.execute(update(Chapter).where(Chapter.book_id == chapter.book_id, Chapter.number > chapter.number)
+                        .values(number=Chapter.number + 1))
+        second = Chapter(book_id=chapter.book_id, user_id=user_id, number=chapter.number + 1, heading="",
+                         title=(new_title or "").strip() or f"{chapter.title} (continued)",
+                         text="\n\n".join(parts[at_paragraph:]), word_count=0, content_sha256="")
+        _refresh(second)
+        session.add(second)
+        session.flush()
+        _index_chapters(session, user_id, _book(session, chapter.book_id), [chapter, second])
+        return second.id
+
+
+def _refresh(chapter: Chapter) -> None:
+    chapter.word_count, chapter.content_sha256 = _words(chapter.text), _sha256(chapter.text)
+
+
+def delete_book(user_id: uuid.UUID, book_id: uuid.UUID) -> None:
+    with unit_of_work(user_id) as session:
+        session.delete(_book(session, book_id))
+
+
+def chunk_count(user_id: uuid.UUID, book_id: uuid.UUID) -> int:
+    with unit_of_work(user_id) as session:
+        return session.scalar(select(func.count()).select_from(Chunk).where(Chunk.book_id == book_id))
+
+
+def recent_failures(user_id: uuid.UUID, *, limit: int = 5) -> list[Job]:
+    """Uploads that were refused (their book is gone; the job keeps the reason)."""
+    with unit_of_work(user_id) as session:
+        return list(session.scalars(select(Job).where(Job.kind == INGEST, Job.status == "failed",
+                                                      Job.book_id.is_(None))
+                                    .order_by(Job.created_at.desc()).limit(limit)))
+
+
+def active_ingests(user_id: uuid.UUID) -> list[Job]:
+    with unit_of_work(user_id) as session:
+        return list(session.scalars(select(Job).where(Job.kind == INGEST, Job.status.in_(("queued", "running")))
+                                    .order_by(Job.created_at)))
+
+
+jobs.register(INGEST, ingest_book)

@@ -1,0 +1,16 @@
+"""The writer's account: who they are, their tier."""
+
+import streamlit as st
+
+from pages import _shared as ui
+
+account = ui.current_account()
+st.title("Account")
+st.markdown(f"**Email:** {account.email}")
+st.markdown(f"**Name:** {account.display_name or '—'}")
+st.markdown(f"**Subscription tier:** {account.tier.value}")
+if account.is_admin:
+    st.info("You are an administrator of this Plot Studio.")
+if st.button("Sign out everywhere on this browser"):
+    ui.sign_out()
+    st.rerun()

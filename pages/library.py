@@ -1,0 +1,80 @@
+"""Library: the writer's books, uploads and their ingestion progress."""
+
+import streamlit as st
+
+from core import jobs
+from core.errors import PlotStudioError
+from core.ingest.formats import SUPPORTED_EXTENSIONS
+from core.services import library
+from pages import _shared as ui
+
+account = ui.current_account()
+st.title("Library")
+
+with st.expander("Add a book", expanded=not library.list_books(account.id)):
+    with st.form("upload", clear_on_submit=True):
+        upload = st.file_uploader("Book file", type=[e.lstrip(".") for e in SUPPORTED_EXTENSIONS],
+                                  help="Plain text or Markdown in any common encoding, EPUB, Word (.docx), "
+                                       "or a PDF with a text layer.")
+        title = st.text_input("Title (optional: read from the book when left empty)")
+        if st.form_submit_button("Add to library", type="primary"):
+            if upload is None:
+                st.warning("Choose a file first.")
+            else:
+                try:
+                    library.start_ingest(account.id, upload.name, upload.getvalue(), title=title or None)
+                    st.toast(f"“{upload.name}” is being read. You can keep working meanwhile.")
+                except PlotStudioError as error:
+                    ui.show_error(error)
+
+
+@st.fragment(run_every=1.5)
+def ingest_progress() -> None:
+    """Live progress of uploads being read; reruns the page when one ends."""
+    active = library.active_ingests(account.id)
+    known = st.session_state.setdefault("active_ingests", set())
+    ids = {job.id for job in active}
+    if known - ids:
+        st.session_state.active_ingests = ids
+        st.rerun(scope="app")
+    st.session_state.active_ingests = ids
+    for job in active:
+        fraction = job.progress_done / job.progress_total if job.progress_total else 0.0
+        left, right = st.columns([5, 1])
+        left.progress(min(fraction, 1.0), text=f"{job.params.get('title') or 'Book'}: {job.message}")
+        if right.button("Cancel", key=f"cancel-{job.id}"):
+            jobs.cancel(account.id, job.id)
+
+
+ingest_progress()
+
+for job in library.recent_failures(account.id):
+    st.error(f"Could not add the upload of {job.created_at:%d %b %H:%M}: {job.error}")
+
+books = library.list_books(account.id)
+if not books:
+    st.info("Your library is empty. Add a book above — .txt, .md, .epub, .docx or a PDF with text. "
+            "Plot Studio splits it into chapters and indexes every passage, so the plot overview, "
+            "characters and scripts you write next can cite the book.")
+
+for book in books:
+    with st.container(border=True):
+        left, right = st.columns([4, 1])
+        left.subheader(book.title)
+        byline = " · ".join(filter(None, [book.author, f"{book.word_count:,} words" if book.word_count else None,
+                                          book.source_filename]))
+        left.caption(byline)
+        if book.status == "ready":
+            if right.button("Open", key=f"open-{book.id}", type="primary"):
+                st.session_state.book_id = book.id
+                st.switch_page("pages/book.py")
+        elif book.status == "processing":
+            right.caption("Being read…")
+        else:
+            left.error(f"Reading this book failed: {book.error}")
+            if right.button("Retry", key=f"retry-{book.id}"):
+                library.retry_ingest(account.id, book.id)
+                st.rerun()
+        if book.status != "processing" and right.button("Delete", key=f"delete-{book.id}"):
+            library.delete_book(account.id, book.id)
+            st.rerun()

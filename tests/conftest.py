@@ -1,0 +1,84 @@
+"""Test harness: one real embedded Postgres per run, migrated once; each test rolled back unless marked `committed`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+# Before anything reads settings: tests get their own data directory (and so their own server).
+if not os.environ.get("DATABASE_URL"):
+    os.environ["PLOTSTUDIO_DATA_DIR"] = tempfile.mkdtemp(prefix="plotstudio-test-")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ["IN_PROCESS_WORKER"] = "false"  # tests start the workers they need
+for key in ("LLM_API_KEY", "LLM_BASE_URL", "EMBEDDING_BASE_URL", "IMAGE_BASE_URL"):
+    os.environ.pop(key, None)
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "committed: the test commits for real (other processes must see its rows)")
+    config.addinivalue_line("markers", "browser: drives the app in headless Chromium")
+
+
+@pytest.fixture(scope="session")
+def database() -> str:
+    """The migrated test database; yields the owner URL."""
+    from db import migrate
+    from db.engine import owner_url
+
+    migrate.upgrade()
+    return owner_url()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(request: pytest.FixtureRequest) -> None:
+    """Run the test's units of work as savepoints inside one transaction rolled back at the end."""
+    if request.node.get_closest_marker("committed") or "database" not in request.fixturenames \
+            and not _uses_db(request):
+        yield
+        return
+    request.getfixturevalue("database")
+    from db.engine import app_engine, bind_sessions_to
+
+    with app_engine().connect() as connection:
+        transaction = connection.begin()
+        with bind_sessions_to(connection):
+            yield
+        transaction.rollback()
+
+
+def _uses_db(request: pytest.FixtureRequest) -> bool:
+    return any(name in request.fixturenames for name in ("writer_a", "writer_b", "db_connection"))
+
+
+def make_writer(prefix: str = "writer"):
+    from core.services.accounts import sign_up
+
+    return sign_up(f"{prefix}-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery", is_admin=False)
+
+
+@pytest.fixture
+def writer_a(database):
+    return make_writer("a")
+
+
+@pytest.fixture
+def writer_b(database):
+    return make_writer("b")
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A private copy of the shared corpus (it is read-only and shared)."""
+    if not CORPUS.exists():
+        pytest.skip(f"the shared corpus is not at {CORPUS}")
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
