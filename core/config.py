@@ -38,7 +38,7 @@ class Settings(BaseSettings):
 
     environment: str = Field("development", description="`development` or `production`; production refuses placeholder secrets.")
     data_dir: Path = Field(REPO_ROOT / ".data", alias="PLOTSTUDIO_DATA_DIR",
-                           description="Where the embedded database, uploads and portraits live.")
+                           description="Where the embedded database lives (and its socket and lock files).")
 
     database_url: str | None = Field(None, description="An external PostgreSQL ≥ 14 with `vector` (owner role: runs migrations). Unset: embedded Postgres 16 in the data directory.")
     app_database_url: str | None = Field(None, description="How the app connects as its RLS-bound role. Unset: DATABASE_URL with the user and password below.")

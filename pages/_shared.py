@@ -16,7 +16,10 @@ def database_ready() -> bool:
     """Show a clear error instead of a traceback when the database is not reachable or not migrated."""
     from core.doctor import database_problem
 
+    if st.session_state.get("database_ready"):
+        return True
     problem = database_problem()
+    st.session_state.database_ready = problem is None
     if problem:
         st.error(f"Plot Studio cannot reach its database: {problem}")
         st.caption("Run `python -m core doctor` for the details.")
@@ -31,6 +34,8 @@ def _write_cookie(value: str, max_age: int) -> None:
 
 def current_account() -> accounts.Account | None:
     """The signed-in writer: from this browser session, else from the sign-in cookie (survives a refresh)."""
+    if st.session_state.pop("clear_cookie", False):
+        _write_cookie("", 0)
     if "account" not in st.session_state:
         token = st.context.cookies.get(COOKIE)
         account = accounts.account_for_session(token)
@@ -67,7 +72,8 @@ def sign_out() -> None:
         accounts.end_session(account, token)
     for key in ("account", "token"):
         st.session_state.pop(key, None)
-    _write_cookie("", 0)
+    # Callers rerun at once, which drops this run's elements: the next run clears the cookie.
+    st.session_state.clear_cookie = True
 
 
 def account_menu(account: accounts.Account) -> None:
