@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -84,26 +85,38 @@ def cmd_purge_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_here(account, job_id: uuid.UUID, work) -> dict:
+    """Run a recorded job in this process, progress on stderr; its result, or its reason as an error."""
+    from core import jobs
+
+    def echo(done: int, total: int, message: str) -> None:
+        print(f"{done}/{total} {message}" if total else message, file=sys.stderr)
+
+    jobs.run_job(str(job_id), str(account.id), work, jobs.get_job(account.id, job_id).params, echo=echo)
+    job = jobs.get_job(account.id, job_id)
+    if job.status != "succeeded":
+        raise PlotStudioError(job.error or job.message)
+    return job.result
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core import jobs
     from core.services import library
     account = _account(args.user)
     path = Path(args.path)
     if not path.is_file():
         raise PlotStudioError(f"No file at {path}.")
     job_id = library.start_ingest(account.id, path.name, path.read_bytes(), title=args.title, queue=False)
+    _emit(_run_here(account, job_id, library.ingest_book))
+    return 0
 
-    def echo(done: int, total: int, message: str) -> None:
-        print(f"{done}/{total} {message}", file=sys.stderr)
 
-    jobs.run_job(str(job_id), str(account.id), library.ingest_book, jobs.get_job(account.id, job_id).params,
-                 echo=echo)
-    job = jobs.get_job(account.id, job_id)
-    if job.status != "succeeded":
-        raise PlotStudioError(job.error or job.message)
-    _emit(job.result)
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from core.services import library
+    account = _account(args.user)
+    job_id = library.start_reindex(account.id, uuid.UUID(args.book), queue=False)
+    _emit(_run_here(account, job_id, library.reindex_book))
     return 0
 
 
@@ -111,7 +124,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from core.retrieval import search_book
     account = _account(args.user)
     hits = search_book(account.id, uuid.UUID(args.book), args.query, k=args.k)
-    _emit([hit.as_dict() for hit in hits])
+    _emit([dataclasses.asdict(hit) for hit in hits])
     return 0
 
 
@@ -145,6 +158,11 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--user", required=True, metavar="EMAIL")
     ingest.add_argument("--title")
     ingest.set_defaults(func=cmd_ingest)
+
+    reindex = commands.add_parser("reindex", help="re-embed a book with the current embedding model")
+    reindex.add_argument("book", help="book id")
+    reindex.add_argument("--user", required=True, metavar="EMAIL")
+    reindex.set_defaults(func=cmd_reindex)
 
     search = commands.add_parser("search", help="semantic search in one book")
     search.add_argument("book", help="book id")

@@ -130,12 +130,16 @@ def submit(user_id: uuid.UUID, kind: str, params: dict | None = None, *,
     return job_id
 
 
+def _job(session, job_id: uuid.UUID) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFoundError("That job does not exist.")
+    return job
+
+
 def get_job(user_id: uuid.UUID, job_id: uuid.UUID) -> Job:
     with unit_of_work(user_id) as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            raise NotFoundError("That job does not exist.")
-        return job
+        return _job(session, job_id)
 
 
 def list_jobs(user_id: uuid.UUID, *, book_id: uuid.UUID | None = None, limit: int = 20) -> list[Job]:
@@ -149,9 +153,7 @@ def list_jobs(user_id: uuid.UUID, *, book_id: uuid.UUID | None = None, limit: in
 def cancel(user_id: uuid.UUID, job_id: uuid.UUID) -> None:
     """Ask a job to stop: a queued job never starts, a running one stops at its next progress report."""
     with unit_of_work(user_id) as session:
-        job = session.get(Job, job_id)
-        if job is None:
-            raise NotFoundError("That job does not exist.")
+        job = _job(session, job_id)
         if job.status not in ("queued", "running"):
             return
         job.cancel_requested = True

@@ -50,6 +50,20 @@ def current_account() -> accounts.Account | None:
     return account
 
 
+def require_account() -> accounts.Account:
+    """The signed-in writer, or stop the page with a way to sign in.
+
+    app.py gates every page, but a fresh server may run a page file on its own for its very
+    first request (Streamlit's folder-based routing of `pages/`), so each page checks too.
+    """
+    account = current_account()
+    if account is None:
+        st.warning("Sign in to see this page.")
+        st.page_link("app.py", label="Go to sign-in", icon="🔑")
+        st.stop()
+    return account
+
+
 def _oidc_account() -> accounts.Account | None:
     """Single sign-on through `st.login`, when it is configured."""
     from core.config import get_settings

@@ -4,7 +4,7 @@ import streamlit as st
 
 from pages import _shared as ui
 
-account = ui.current_account()
+account = ui.require_account()
 st.title("Account")
 st.markdown(f"**Email:** {account.email}")
 st.markdown(f"**Name:** {account.display_name or '—'}")

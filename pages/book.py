@@ -10,7 +10,7 @@ from core.retrieval import search_book
 from core.services import library
 from pages import _shared as ui
 
-account = ui.current_account()
+account = ui.require_account()
 books = [b for b in library.list_books(account.id) if b.status == "ready"]
 if not books:
     st.info("No book is ready yet. Add one in the Library.")

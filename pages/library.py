@@ -8,7 +8,7 @@ from core.ingest.formats import SUPPORTED_EXTENSIONS
 from core.services import library
 from pages import _shared as ui
 
-account = ui.current_account()
+account = ui.require_account()
 st.title("Library")
 
 with st.expander("Add a book", expanded=not library.list_books(account.id)):

@@ -9,20 +9,23 @@ import uuid
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
+import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from core import jobs
 from core.config import get_settings
+from core.embeddings import get_embedder
 from core.errors import NotFoundError, PlotStudioError, UnreadableBookError
 from core.ingest import ParsedBook
 from core.ingest.chunking import chunk_text
 from core.ingest.formats import SUPPORTED_EXTENSIONS, parse_book
-from core.index import delete_chapter_chunks, store_chunks
+from core.index import ChapterChunks, delete_chapter_chunks, store_book_chunks
 from db.engine import unit_of_work
 from db.models import Book, BookSource, Chapter, Chunk, Job
 
 INGEST = "ingest_book"
+REINDEX = "reindex_book"
 EMBED_BATCH = 64
 
 
@@ -92,9 +95,9 @@ def ingest_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str, ti
         with unit_of_work(user_id) as session:
             book = _book(session, book_uuid)
             source = session.get(BookSource, book_uuid)
-            progress(0, 4, "Reading the file…")
+            progress(0, 0, "Reading the file…")
             parsed = parse_book(source.filename, source.data, **_limits())
-            progress(1, 4, f"Found {len(parsed.chapters)} chapters ({parsed.split_method}).")
+            progress(0, 0, f"Found {len(parsed.chapters)} chapters ({parsed.split_method}).")
             _describe(book, parsed, title)
             chapters = _insert_chapters(session, book, parsed)
             chunk_count = _index_chapters(session, user_id, book, chapters, progress)
@@ -142,28 +145,45 @@ def _insert_chapters(session: Session, book: Book, parsed: ParsedBook) -> list[C
 def _index_chapters(session: Session, user_id: uuid.UUID, book: Book, chapters: list[Chapter],
                     progress: jobs.Progress | None = None) -> int:
     """Chunk and embed these chapters (only these: the rest of the book keeps its index)."""
-    from core.embeddings import get_embedder
-
     embedder = get_embedder()
-    spans = {chapter.id: chunk_text(chapter.text) for chapter in chapters}
-    total = sum(len(s) for s in spans.values())
+    spans = [chunk_text(chapter.text) for chapter in chapters]
+    flat = [span.text for chapter_spans in spans for span in chapter_spans]
     if progress:
-        progress(2, 4, f"Split into {total} passages; embedding…")
-    done = 0
-    for chapter in chapters:
+        progress(0, len(flat), f"Split into {len(flat)} passages; embedding them…")
+    vectors = []
+    for start in range(0, len(flat), EMBED_BATCH):
+        vectors.extend(embedder.encode(flat[start:start + EMBED_BATCH]))
+        if progress:
+            done = min(start + EMBED_BATCH, len(flat))
+            progress(done, len(flat), f"Embedded {done} of {len(flat)} passages")
+    batches, offset = [], 0
+    for chapter, chapter_spans in zip(chapters, spans):
         delete_chapter_chunks(session, chapter.id)
-        chapter_spans = spans[chapter.id]
-        vectors = []
-        for start in range(0, len(chapter_spans), EMBED_BATCH):
-            batch = chapter_spans[start:start + EMBED_BATCH]
-            vectors.extend(embedder.embed_documents([span.text for span in batch]))
-            done += len(batch)
-            if progress:
-                progress(done, total, f"Embedding passages {done}/{total}")
-        store_chunks(session, book_id=book.id, user_id=user_id, chapter_id=chapter.id,
-                     spans=chapter_spans, vectors=vectors)
+        batches.append(ChapterChunks(chapter.id, chapter_spans, np.asarray(vectors[offset:offset + len(chapter_spans)])))
+        offset += len(chapter_spans)
+    store_book_chunks(session, book_id=book.id, user_id=user_id, chapters=batches)
     book.embedding_model, book.embedding_dim = embedder.model_name, embedder.dimension
-    return total
+    return len(flat)
+
+
+def start_reindex(user_id: uuid.UUID, book_id: uuid.UUID, *, queue: bool = True) -> uuid.UUID:
+    """Queue a re-index of the whole book (after the embedding model changed)."""
+    get_book(user_id, book_id)
+    return jobs.submit(user_id, REINDEX, {"book_id": str(book_id)}, book_id=book_id, queue=queue)
+
+
+def reindex_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str) -> dict:
+    """Re-chunk and re-embed every chapter with the current model, in one transaction."""
+    with unit_of_work(user_id) as session:
+        book = _book(session, uuid.UUID(book_id))
+        chapters = list(session.scalars(select(Chapter).where(Chapter.book_id == book.id).order_by(Chapter.number)))
+        chunks = _index_chapters(session, user_id, book, chapters, progress)
+        return {"book_id": book_id, "chunks": chunks, "embedding_model": book.embedding_model}
+
+
+def needs_reindex(book: Book) -> bool:
+    """Whether the book's vectors come from another model than the one the app embeds with now."""
+    return book.status == "ready" and book.embedding_model != get_embedder().model_name
 
 
 def _book(session: Session, book_id: uuid.UUID) -> Book:
@@ -191,12 +211,16 @@ def list_chapters(user_id: uuid.UUID, book_id: uuid.UUID) -> list[ChapterSummary
     return [ChapterSummary(*row) for row in rows]
 
 
+def _chapter(session: Session, chapter_id: uuid.UUID) -> Chapter:
+    chapter = session.get(Chapter, chapter_id)
+    if chapter is None:
+        raise NotFoundError("That chapter does not exist (or it is not yours).")
+    return chapter
+
+
 def get_chapter(user_id: uuid.UUID, chapter_id: uuid.UUID) -> Chapter:
     with unit_of_work(user_id) as session:
-        chapter = session.get(Chapter, chapter_id)
-        if chapter is None:
-            raise NotFoundError("That chapter does not exist (or it is not yours).")
-        return chapter
+        return _chapter(session, chapter_id)
 
 
 def rename_book(user_id: uuid.UUID, book_id: uuid.UUID, *, title: str, author: str | None) -> None:
@@ -219,9 +243,7 @@ def rename_chapter(user_id: uuid.UUID, chapter_id: uuid.UUID, title: str) -> Non
 def merge_with_next(user_id: uuid.UUID, chapter_id: uuid.UUID) -> uuid.UUID:
     """Join a chapter and the one after it; only the merged chapter is re-chunked and re-embedded."""
     with unit_of_work(user_id) as session:
-        first = session.get(Chapter, chapter_id)
-        if first is None:
-            raise NotFoundError("That chapter does not exist (or it is not yours).")
+        first = _chapter(session, chapter_id)
         second = session.scalar(select(Chapter).where(Chapter.book_id == first.book_id,
                                                       Chapter.number == first.number + 1))
         if second is None:
@@ -245,9 +267,7 @@ def split_chapter(user_id: uuid.UUID, chapter_id: uuid.UUID, *, at_paragraph: in
                   new_title: str | None = None) -> uuid.UUID:
     """Split a chapter before its paragraph `at_paragraph` (0-based); re-index only the two halves."""
     with unit_of_work(user_id) as session:
-        chapter = session.get(Chapter, chapter_id)
-        if chapter is None:
-            raise NotFoundError("That chapter does not exist (or it is not yours).")
+        chapter = _chapter(session, chapter_id)
         parts = paragraphs(chapter.text)
         if not 0 < at_paragraph < len(parts):
             raise PlotStudioError(f"Choose a paragraph between 2 and {len(parts)} to start the new chapter at.")
@@ -294,3 +314,4 @@ def active_ingests(user_id: uuid.UUID) -> list[Job]:
 
 
 jobs.register(INGEST, ingest_book)
+jobs.register(REINDEX, reindex_book)

@@ -143,7 +143,14 @@ CREATE TABLE chunks (
 COMMENT ON COLUMN chunks.char_start IS 'offset of the chunk in its chapter''s text, so a citation can be shown in place';
 CREATE INDEX idx_chunks_book_chapter ON chunks (book_id, chapter_id, ordinal);
 CREATE INDEX idx_chunks_user ON chunks (user_id);
-CREATE INDEX idx_chunks_embedding ON chunks USING hnsw (embedding vector_cosine_ops);
+-- Rows stay whole (~2.6 kB: text + 1.5 kB vector): a book-scoped search reads every vector of the
+-- book, and fetching each from TOAST made it ~1.5x slower; compressing each text into TOAST made
+-- loading a novel's chunks ~1.4x slower (bench/retrieval.py, bench/ingest.py).
+ALTER TABLE chunks ALTER COLUMN embedding SET STORAGE PLAIN;
+ALTER TABLE chunks SET (toast_tuple_target = 4080);
+-- No HNSW index: every search is scoped to one book, and an exact scan of the book's rows through
+-- idx_chunks_book_chapter is exact and as fast, while a global HNSW index filtered by book returned
+-- fewer than k rows (pgvector 0.6 has no iterative scan) and made loading 100k chunks 35x slower.
 
 CREATE TABLE plot_overviews (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),

@@ -1,0 +1,36 @@
+"""Time langchain_postgres.PGVector.add_embeddings on precomputed vectors (runs in bench/.venv only)."""
+
+import json
+import sys
+import time
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from langchain_postgres import PGVector
+
+
+class Precomputed(Embeddings):
+    """PGVector wants an embedder; every vector here is already computed."""
+
+    def embed_documents(self, texts):
+        raise NotImplementedError
+
+    def embed_query(self, text):
+        raise NotImplementedError
+
+
+def main(url: str, payload_path: str, vectors_path: str, runs: str) -> None:
+    payload = json.load(open(payload_path))
+    vectors = np.load(vectors_path).tolist()
+    seconds = []
+    for run in range(int(runs)):
+        store = PGVector(Precomputed(), connection=url, collection_name=f"bench_ingest_{run}", use_jsonb=True,
+                         pre_delete_collection=True)
+        started = time.perf_counter()
+        store.add_embeddings(payload["texts"], vectors, metadatas=payload["metadatas"])
+        seconds.append(time.perf_counter() - started)
+    print(json.dumps({"seconds": seconds, "rows": len(vectors)}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5])
