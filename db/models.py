@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import ARRAY, BigInteger, Boolean, CHAR, ForeignKey, Identity, Integer, Numeric, String, Text
+from sqlalchemy import ARRAY, BigInteger, Boolean, CHAR, ForeignKey, Identity, Numeric, String, Text
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column

@@ -5,21 +5,20 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
 
 # Before anything reads settings: tests get their own data directory (and so their own server).
-if not os.environ.get("DATABASE_URL"):
+if not os.environ.get("DATABASE_URL") and not os.environ.get("PLOTSTUDIO_TEST_RUN"):
     os.environ["PLOTSTUDIO_DATA_DIR"] = tempfile.mkdtemp(prefix="plotstudio-test-")
+    os.environ["PLOTSTUDIO_TEST_RUN"] = "1"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ["IN_PROCESS_WORKER"] = "false"  # tests start the workers they need
 for key in ("LLM_API_KEY", "LLM_BASE_URL", "EMBEDDING_BASE_URL", "IMAGE_BASE_URL"):
     os.environ.pop(key, None)
 
-REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
+from support import CORPUS, make_writer
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,12 +55,6 @@ def _isolated(request: pytest.FixtureRequest) -> None:
 
 def _uses_db(request: pytest.FixtureRequest) -> bool:
     return any(name in request.fixturenames for name in ("writer_a", "writer_b", "db_connection"))
-
-
-def make_writer(prefix: str = "writer"):
-    from core.services.accounts import sign_up
-
-    return sign_up(f"{prefix}-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery", is_admin=False)
 
 
 @pytest.fixture

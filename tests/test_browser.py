@@ -6,6 +6,7 @@ PLOTSTUDIO_DATA_DIR), with its in-process job worker on; every row these tests w
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from support import REPO
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -311,3 +312,38 @@ def test_pride_and_prejudice_is_read_searched_and_split_into_61_chapters(page, c
     search.fill("Mr. Darcy proposes to Elizabeth")
     search.press("Enter")
     expect(page.get_by_text(re.compile(r"^Chapter \d+: .* · similarity \d\.\d\d$")).first).to_be_visible()
+    assert_split_as_truth_says(email_of(page), corpus, ["pride_and_prejudice.txt"])
+
+
+def email_of(page) -> str:
+    """The signed-in writer's email, as the sidebar's account menu shows it."""
+    return page.locator('[data-testid="stSidebar"]').get_by_text(re.compile(r"@example\.com")).first \
+        .inner_text().split(" · ")[0]
+
+
+def assert_split_as_truth_says(email: str, corpus: Path, names: list[str]) -> None:
+    """Each uploaded book's chapters (count, order, heading, first eight words) are the corpus truth."""
+    from sqlalchemy import select
+
+    from core.services.accounts import account_by_email
+    from db.engine import unit_of_work
+    from db.models import Book, Chapter
+
+    truth = json.loads((corpus / "truth.json").read_text())
+    writer = account_by_email(email)
+    for name in names:
+        with unit_of_work(writer.id) as session:
+            rows = session.execute(select(Chapter.heading, Chapter.text).join(Book, Book.id == Chapter.book_id)
+                                   .where(Book.source_filename == name).order_by(Chapter.number)).all()
+        found = [{"heading": heading, "starts_with": " ".join(body.split()[:8])} for heading, body in rows]
+        assert found == truth[name]["chapters"], name
+
+
+def test_the_other_corpus_books_split_exactly_through_the_upload_page(page, corpus):
+    email = new_writer(page)
+    names = ["frankenstein.txt", "little_women.txt", "the_man_in_the_brown_suit.txt", "frankenstein.epub"]
+    for name in names:
+        upload(page, corpus / name)
+        expect(page.get_by_text(re.compile(r"is being read"))).to_be_visible(timeout=UI_TIMEOUT)
+    expect(page.get_by_role("button", name="Open")).to_have_count(len(names), timeout=LONG_BOOK_TIMEOUT * 2)
+    assert_split_as_truth_says(email, corpus, names)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -21,7 +20,7 @@ from db.archetypes import ARCHETYPES
 from db.embedded import _forget_dead_handles
 from db.engine import act_as, app_url, bind_sessions_to, owner_url, unit_of_work
 from db.migrations.helpers import USER_OWNED_TABLES
-from db.models import Base, Book, UserSession
+from db.models import Base, Book
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
@@ -15,19 +14,9 @@ from sqlalchemy import text
 from core import jobs
 from core.services import maintenance
 from db.engine import act_as, app_engine, unit_of_work
-from tests.conftest import REPO, make_writer
+from support import REPO, make_writer, run_cli, wait_until
 
 pytestmark = pytest.mark.committed
-
-
-def _until(condition, *, seconds: float = 60, message: str = "condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {message}")
 
 
 def _expired_cache(user_id: uuid.UUID, count: int, *, fresh: int = 0) -> None:
@@ -47,14 +36,6 @@ def _cache_rows(user_id: uuid.UUID) -> int:
         return session.execute(text("SELECT count(*) FROM cache_entries")).scalar()
 
 
-def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, env=os.environ.copy(),
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=180)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
-
-
 def test_a_queued_job_cancelled_before_any_worker_runs_never_runs(database):
     writer = make_writer()
     _expired_cache(writer.id, 10)
@@ -71,7 +52,7 @@ def worker(database):
     process = subprocess.Popen([sys.executable, "-m", "core", "worker", "--name", "test-worker"], cwd=REPO,
                                env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        _until(lambda: jobs.live_workers() > before or process.poll() is not None, seconds=60,
+        wait_until(lambda: jobs.live_workers() > before or process.poll() is not None, seconds=60,
                message="the worker's heartbeat")
         assert process.poll() is None, process.stdout.read()
         yield process
@@ -85,7 +66,7 @@ def test_job_runs_in_the_worker_as_its_writer_with_progress(worker):
     _expired_cache(writer.id, 1200, fresh=5)
     _expired_cache(other.id, 7)
     job_id = maintenance.start_cache_purge(writer.id, batch_size=100)
-    job = _until(lambda: (j := jobs.get_job(writer.id, job_id)).status in ("succeeded", "failed") and j,
+    job = wait_until(lambda: (j := jobs.get_job(writer.id, job_id)).status in ("succeeded", "failed") and j,
                  message="the purge job")
     assert job.status == "succeeded", job.error
     assert job.result == {"deleted": 1200}
@@ -103,12 +84,12 @@ def test_a_running_job_can_be_cancelled_and_keeps_nothing(worker):
         act_as(blocker, writer.id)
         blocker.execute(text("SELECT 1 FROM cache_entries WHERE key = 'k001000' FOR UPDATE"))
         job_id = maintenance.start_cache_purge(writer.id, batch_size=100)
-        running = _until(lambda: (j := jobs.get_job(writer.id, job_id)).progress_done >= 900 and j,
+        running = wait_until(lambda: (j := jobs.get_job(writer.id, job_id)).progress_done >= 900 and j,
                          message="the job to reach its last batch")
         assert running.status == "running"
         jobs.cancel(writer.id, job_id)
         blocker.rollback()
-    job = _until(lambda: (j := jobs.get_job(writer.id, job_id)).status not in ("queued", "running") and j,
+    job = wait_until(lambda: (j := jobs.get_job(writer.id, job_id)).status not in ("queued", "running") and j,
                  message="the job to stop")
     assert job.status == "cancelled"
     assert _cache_rows(writer.id) == 1000  # the whole purge was rolled back
@@ -116,26 +97,26 @@ def test_a_running_job_can_be_cancelled_and_keeps_nothing(worker):
 
 def test_cli_user_create_generates_a_password_and_prints_json(database):
     email = f"cli-{uuid.uuid4().hex[:6]}@example.com"
-    result = _cli("user", "create", email, "--tier", "PROFESSIONAL")
+    result = run_cli("user", "create", email, "--tier", "PROFESSIONAL")
     created = json.loads(result.stdout.strip().splitlines()[-1])
     assert created["email"] == email and created["tier"] == "PROFESSIONAL" and len(created["password"]) >= 15
     assert created["password"] in result.stderr
-    refused = _cli("user", "create", email, "--password", "whatever123", check=False)
+    refused = run_cli("user", "create", email, "--password", "whatever123", check=False)
     assert refused.returncode != 0 and "already exists" in refused.stderr
 
 
 def test_cli_runs_a_job_as_the_named_user(worker):
     email = f"cli-{uuid.uuid4().hex[:6]}@example.com"
-    _cli("user", "create", email, "--password", "a long enough password")
-    result = _cli("purge-cache", "--user", email, "--wait")
+    run_cli("user", "create", email, "--password", "a long enough password")
+    result = run_cli("purge-cache", "--user", email, "--wait")
     assert json.loads(result.stdout.strip().splitlines()[-1])["deleted"] == 0
     assert "[succeeded]" in result.stderr
-    unknown = _cli("purge-cache", "--user", "ghost@example.com", check=False)
+    unknown = run_cli("purge-cache", "--user", "ghost@example.com", check=False)
     assert unknown.returncode != 0 and "No account for ghost@example.com" in unknown.stderr
 
 
 def test_doctor_is_all_green(worker):
-    result = _cli("doctor")
+    result = run_cli("doctor")
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["ok"] is True
     names = {check["name"] for check in report["checks"]}

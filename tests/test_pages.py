@@ -16,7 +16,7 @@ get_settings.cache_clear()
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from conftest import REPO, make_writer  # noqa: E402
+from support import REPO, make_writer  # noqa: E402
 from pages._shared import COOKIE  # noqa: E402
 
 PASSWORD = "correct horse battery"

@@ -79,12 +79,12 @@ def start_ingest(user_id: uuid.UUID, filename: str, data: bytes, *, title: str |
     return jobs.submit(user_id, INGEST, {"book_id": str(book_id), "title": title}, book_id=book_id, queue=queue)
 
 
-def retry_ingest(user_id: uuid.UUID, book_id: uuid.UUID) -> uuid.UUID:
+def retry_ingest(user_id: uuid.UUID, book_id: uuid.UUID, *, queue: bool = True) -> uuid.UUID:
     """Queue a failed book's ingestion again, from the upload kept with it."""
     with unit_of_work(user_id) as session:
         book = _book(session, book_id)
         book.status, book.error = "processing", None
-    return jobs.submit(user_id, INGEST, {"book_id": str(book_id), "title": None}, book_id=book_id)
+    return jobs.submit(user_id, INGEST, {"book_id": str(book_id), "title": None}, book_id=book_id, queue=queue)
 
 
 def ingest_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str, title: str | None = None) -> dict:
@@ -103,7 +103,8 @@ def ingest_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str, ti
             chunk_count = _index_chapters(session, user_id, book, chapters, progress)
             book.status = "ready"
             summary = {"book_id": str(book.id), "title": book.title,
-                       "chapters": [{"number": c.number, "title": c.title, "words": c.word_count} for c in chapters],
+                       "chapters": [{"number": c.number, "heading": c.heading, "title": c.title, "words": c.word_count}
+                                    for c in chapters],
                        "chunks": chunk_count}
     except UnreadableBookError:
         # Bad input: retrying cannot help, so nothing of the book is kept; the job row keeps the reason.
