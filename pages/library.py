@@ -11,8 +11,9 @@ from pages import _shared as ui
 account = ui.require_account()
 st.title("Library")
 
-with st.expander("Add a book", expanded=not library.list_books(account.id)):
-    with st.form("upload", clear_on_submit=True):
+with st.container(border=True):
+    st.markdown("**Add a book**")
+    with st.form("upload", clear_on_submit=True, border=False):
         upload = st.file_uploader("Book file", type=[e.lstrip(".") for e in SUPPORTED_EXTENSIONS],
                                   help="Plain text or Markdown in any common encoding, EPUB, Word (.docx), "
                                        "or a PDF with a text layer.")
@@ -41,7 +42,7 @@ def ingest_progress() -> None:
     for job in active:
         fraction = job.progress_done / job.progress_total if job.progress_total else 0.0
         left, right = st.columns([5, 1])
-        left.progress(min(fraction, 1.0), text=f"{job.params.get('title') or 'Book'}: {job.message}")
+        left.progress(min(fraction, 1.0), text=f"{job.params.get('filename', 'Book')}: {job.message}")
         if right.button("Cancel", key=f"cancel-{job.id}"):
             jobs.cancel(account.id, job.id)
 

@@ -28,6 +28,18 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 def parse_book(filename: str, data: bytes, *, max_bytes: int, max_words: int) -> ParsedBook:
     """Read an uploaded file into chapters, or raise UnreadableBookError saying why not."""
+    extension = check_file(filename, data, max_bytes=max_bytes)
+    readers = {".txt": _parse_text, ".md": _parse_markdown, ".epub": _parse_epub, ".docx": _parse_docx, ".pdf": _parse_pdf}
+    book = readers[extension](data, max_bytes=max_bytes)
+    _check_has_text(book)
+    _check_word_limit(book, max_words)
+    if not book.title:
+        book = ParsedBook(_title_from_filename(filename), book.author, book.chapters, book.split_method, book.notes)
+    return book
+
+
+def check_file(filename: str, data: bytes, *, max_bytes: int) -> str:
+    """Refuse what can be refused without reading the book (format, size, emptiness); return the extension."""
     extension = PurePosixPath(filename.lower()).suffix
     if extension not in SUPPORTED_EXTENSIONS:
         raise UnreadableBookError(
@@ -39,13 +51,7 @@ def parse_book(filename: str, data: bytes, *, max_bytes: int, max_words: int) ->
         )
     if not data.strip():
         raise UnreadableBookError("This file is empty: there is no text to read.")
-    readers = {".txt": _parse_text, ".md": _parse_markdown, ".epub": _parse_epub, ".docx": _parse_docx, ".pdf": _parse_pdf}
-    book = readers[extension](data, max_bytes=max_bytes)
-    _check_has_text(book)
-    _check_word_limit(book, max_words)
-    if not book.title:
-        book = ParsedBook(_title_from_filename(filename), book.author, book.chapters, book.split_method, book.notes)
-    return book
+    return extension
 
 
 def _check_has_text(book: ParsedBook) -> None:

@@ -19,7 +19,7 @@ from core.embeddings import get_embedder
 from core.errors import NotFoundError, PlotStudioError, UnreadableBookError
 from core.ingest import ParsedBook
 from core.ingest.chunking import chunk_text
-from core.ingest.formats import SUPPORTED_EXTENSIONS, parse_book
+from core.ingest.formats import check_file, parse_book
 from core.index import ChapterChunks, delete_chapter_chunks, store_book_chunks
 from db.engine import unit_of_work
 from db.models import Book, BookSource, Chapter, Chunk, Job
@@ -52,23 +52,10 @@ def _limits() -> dict:
     return {"max_bytes": settings.max_upload_mb * 1024 * 1024, "max_words": settings.max_book_words}
 
 
-def check_upload(filename: str, data: bytes) -> None:
-    """Refuse at once what can be refused without reading the book: format, size, emptiness."""
-    if PurePosixPath(filename.lower()).suffix not in SUPPORTED_EXTENSIONS:
-        raise UnreadableBookError(f"“{filename}” is not a format Plot Studio reads; upload one of: "
-                                  f"{', '.join(SUPPORTED_EXTENSIONS)}.")
-    limit = _limits()["max_bytes"]
-    if len(data) > limit:
-        raise UnreadableBookError(f"This file is {len(data) / 1e6:.1f} MB; the largest book Plot Studio accepts "
-                                  f"is {limit / 1e6:.0f} MB.")
-    if not data.strip():
-        raise UnreadableBookError("This file is empty: there is no text to read.")
-
-
 def start_ingest(user_id: uuid.UUID, filename: str, data: bytes, *, title: str | None = None,
                  queue: bool = True) -> uuid.UUID:
     """Keep the upload and queue its ingestion (or leave the job for the caller to run); returns the job."""
-    check_upload(filename, data)
+    check_file(filename, data, max_bytes=_limits()["max_bytes"])
     with unit_of_work(user_id) as session:
         book = Book(user_id=user_id, title=title or PurePosixPath(filename).stem, source_filename=filename,
                     source_format=PurePosixPath(filename.lower()).suffix.lstrip("."), source_sha256=_sha256(data))
@@ -76,7 +63,8 @@ def start_ingest(user_id: uuid.UUID, filename: str, data: bytes, *, title: str |
         session.flush()
         session.add(BookSource(book_id=book.id, user_id=user_id, filename=filename, data=data))
         book_id = book.id
-    return jobs.submit(user_id, INGEST, {"book_id": str(book_id), "title": title}, book_id=book_id, queue=queue)
+    return jobs.submit(user_id, INGEST, {"book_id": str(book_id), "title": title, "filename": filename},
+                       book_id=book_id, queue=queue)
 
 
 def retry_ingest(user_id: uuid.UUID, book_id: uuid.UUID, *, queue: bool = True) -> uuid.UUID:
@@ -84,10 +72,13 @@ def retry_ingest(user_id: uuid.UUID, book_id: uuid.UUID, *, queue: bool = True) 
     with unit_of_work(user_id) as session:
         book = _book(session, book_id)
         book.status, book.error = "processing", None
-    return jobs.submit(user_id, INGEST, {"book_id": str(book_id), "title": None}, book_id=book_id, queue=queue)
+        filename = book.source_filename
+    return jobs.submit(user_id, INGEST, {"book_id": str(book_id), "title": None, "filename": filename},
+                       book_id=book_id, queue=queue)
 
 
-def ingest_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str, title: str | None = None) -> dict:
+def ingest_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str, title: str | None = None,
+                filename: str | None = None) -> dict:  # filename: only for the Library page's progress label
     """Parse, split, chunk, embed and index a book in one transaction: it is whole, or it is not there."""
     started = time.perf_counter()
     book_uuid = uuid.UUID(book_id)
