@@ -27,6 +27,12 @@ st.caption(" · ".join(filter(None, [book.author, f"{book.word_count:,} words", 
                                     f"indexed with {book.embedding_model}"])))
 for note in book.notes:
     st.info(note)
+if library.needs_reindex(book):
+    st.warning(f"This book was indexed with {book.embedding_model}; Plot Studio now embeds with another model, "
+               "so search needs a re-index.")
+    if st.button("Re-index the book"):
+        library.start_reindex(account.id, book.id)
+        st.toast("Re-indexing: the Library page shows the progress.")
 
 with st.expander("Edit title and author"):
     with st.form("book_details"):
@@ -72,19 +78,22 @@ with chapters_tab:
                         ui.show_error(error)
             left, right = st.columns(2)
             if chapter.number < len(chapters) and left.button("Merge with next chapter", key=f"merge-{chapter.id}"):
-                with st.spinner("Merging and re-indexing…"):
-                    library.merge_with_next(account.id, chapter.id)
-                st.rerun()
-            full = library.get_chapter(account.id, chapter.id)
-            parts = library.paragraphs(full.text)
-            if len(parts) > 1:
+                try:
+                    with st.spinner("Merging and re-indexing…"):
+                        library.merge_with_next(account.id, chapter.id)
+                    st.rerun()
+                except PlotStudioError as error:
+                    ui.show_error(error)
+            if chapter.paragraphs > 1:
                 with right.form(f"split-{chapter.id}"):
-                    at = st.number_input("Start a new chapter at paragraph", min_value=2, max_value=len(parts),
-                                         value=2, step=1)
-                    st.caption(parts[int(at) - 1][:200] + "…" if at else "")
+                    at = st.number_input("Start a new chapter at paragraph", min_value=2,
+                                         max_value=chapter.paragraphs, value=2, step=1)
                     new_title = st.text_input("Title of the new chapter", key=f"split-title-{chapter.id}")
                     if st.form_submit_button("Split"):
-                        with st.spinner("Splitting and re-indexing…"):
-                            library.split_chapter(account.id, chapter.id, at_paragraph=int(at) - 1,
-                                                  new_title=new_title)
-                        st.rerun()
+                        try:
+                            with st.spinner("Splitting and re-indexing…"):
+                                library.split_chapter(account.id, chapter.id, at_paragraph=int(at) - 1,
+                                                      new_title=new_title)
+                            st.rerun()
+                        except PlotStudioError as error:
+                            ui.show_error(error)

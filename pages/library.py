@@ -32,7 +32,7 @@ with st.container(border=True):
 @st.fragment(run_every=1.5)
 def ingest_progress() -> None:
     """Live progress of uploads being read; reruns the page when one ends."""
-    active = library.active_ingests(account.id)
+    active = library.active_book_jobs(account.id)
     known = st.session_state.setdefault("active_ingests", set())
     ids = {job.id for job in active}
     if known - ids:

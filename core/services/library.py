@@ -37,6 +37,7 @@ class ChapterSummary:
     title: str
     words: int
     opening: str
+    paragraphs: int
 
 
 def _sha256(text: str | bytes) -> str:
@@ -160,11 +161,13 @@ def _index_chapters(session: Session, user_id: uuid.UUID, book: Book, chapters: 
 
 def start_reindex(user_id: uuid.UUID, book_id: uuid.UUID, *, queue: bool = True) -> uuid.UUID:
     """Queue a re-index of the whole book (after the embedding model changed)."""
-    get_book(user_id, book_id)
-    return jobs.submit(user_id, REINDEX, {"book_id": str(book_id)}, book_id=book_id, queue=queue)
+    book = get_book(user_id, book_id)
+    return jobs.submit(user_id, REINDEX, {"book_id": str(book_id), "filename": book.source_filename},
+                       book_id=book_id, queue=queue)
 
 
-def reindex_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str) -> dict:
+def reindex_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str,
+                 filename: str | None = None) -> dict:  # filename: only for the Library page's progress label
     """Re-chunk and re-embed every chapter with the current model, in one transaction."""
     with unit_of_work(user_id) as session:
         book = _book(session, uuid.UUID(book_id))
@@ -197,8 +200,9 @@ def get_book(user_id: uuid.UUID, book_id: uuid.UUID) -> Book:
 
 def list_chapters(user_id: uuid.UUID, book_id: uuid.UUID) -> list[ChapterSummary]:
     with unit_of_work(user_id) as session:
+        paragraph_count = func.cardinality(func.regexp_split_to_array(func.btrim(Chapter.text), r"\n\s*\n"))
         rows = session.execute(select(Chapter.id, Chapter.number, Chapter.heading, Chapter.title,
-                                      Chapter.word_count, func.left(Chapter.text, 160))
+                                      Chapter.word_count, func.left(Chapter.text, 160), paragraph_count)
                                .where(Chapter.book_id == book_id).order_by(Chapter.number)).all()
     return [ChapterSummary(*row) for row in rows]
 
@@ -299,9 +303,11 @@ def recent_failures(user_id: uuid.UUID, *, limit: int = 5) -> list[Job]:
                                     .order_by(Job.created_at.desc()).limit(limit)))
 
 
-def active_ingests(user_id: uuid.UUID) -> list[Job]:
+def active_book_jobs(user_id: uuid.UUID) -> list[Job]:
+    """Ingests and re-indexes still queued or running, oldest first."""
     with unit_of_work(user_id) as session:
-        return list(session.scalars(select(Job).where(Job.kind == INGEST, Job.status.in_(("queued", "running")))
+        return list(session.scalars(select(Job).where(Job.kind.in_((INGEST, REINDEX)),
+                                                      Job.status.in_(("queued", "running")))
                                     .order_by(Job.created_at)))
 
 
