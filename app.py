@@ -21,6 +21,7 @@ if not ui.database_ready():
 if get_settings().in_process_worker:
     background_worker()
 
+st.session_state[ui.GATED] = True
 account = ui.current_account()
 if account is None:
     page = st.navigation([st.Page("pages/sign_in.py", title="Sign in", icon="🔑")], position="hidden")

@@ -10,6 +10,7 @@ from core.errors import PlotStudioError
 from core.services import accounts
 
 COOKIE = "plotstudio_session"
+GATED = "passed_app_gate"  # set by app.py on every run
 
 
 def database_ready() -> bool:
@@ -51,16 +52,15 @@ def current_account() -> accounts.Account | None:
 
 
 def require_account() -> accounts.Account:
-    """The signed-in writer, or stop the page with a way to sign in.
+    """The signed-in writer; any other visit goes through app.py's gate first.
 
-    app.py gates every page, but a fresh server may run a page file on its own for its very
-    first request (Streamlit's folder-based routing of `pages/`), so each page checks too.
+    A fresh server may run a page file on its own for its very first request (Streamlit's
+    folder-based routing of `pages/`, before app.py has declared st.navigation), so each page
+    sends such a visit to app.py, which signs in and navigates.
     """
-    account = current_account()
+    account = current_account() if st.session_state.get(GATED) else None
     if account is None:
-        st.warning("Sign in to see this page.")
-        st.page_link("app.py", label="Go to sign-in", icon="🔑")
-        st.stop()
+        st.switch_page("app.py")
     return account
 
 
@@ -92,8 +92,9 @@ def sign_out() -> None:
 
 def account_menu(account: accounts.Account) -> None:
     with st.sidebar:
-        st.markdown(f"**{account.display_name or account.email}**")
-        st.caption(f"{account.email} · {account.tier.value} tier" + (" · admin" if account.is_admin else ""))
+        st.caption("Signed in as")
+        st.text(account.display_name or account.email)
+        st.caption(f"{account.tier.value} tier" + (" · administrator" if account.is_admin else ""))
         if st.button("Sign out", key="sign_out"):
             sign_out()
             st.rerun()
