@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import ConfigurationError
 from core.ingest.chunking import ChunkSpan
-from db.models import EMBEDDING_DIM, Chunk
+from db.models import Chunk
 
 # Postgres refuses COPY FROM into a table with row-level security, so rows land in a temp table
 # first and reach chunks through INSERT … SELECT, where the RLS check runs as usual.
@@ -25,7 +25,7 @@ from db.models import EMBEDDING_DIM, Chunk
 _CREATE_LOAD_TABLE = f"""
 CREATE TEMP TABLE chunk_load (
     load_order integer, chapter_id uuid, ordinal integer, char_start integer, char_end integer,
-    token_count integer, text text, embedding vector({EMBEDDING_DIM}) STORAGE PLAIN
+    token_count integer, text text, embedding vector STORAGE PLAIN
 ) WITH (toast_tuple_target = 4080) ON COMMIT DROP
 """
 _COPY_LOAD_TABLE = ("COPY chunk_load (load_order, chapter_id, ordinal, char_start, char_end, token_count, text, "
@@ -117,13 +117,12 @@ def _send_wire_vectors_as_is(cursor: psycopg.Cursor) -> None:
 
 
 def _check_shapes(spans: Sequence[ChunkSpan], vectors: np.ndarray) -> None:
-    """Refuse vectors that do not match the spans one to one, or the column's width."""
+    """Refuse vectors that do not match the spans one to one, or that are not all of one width."""
     vectors = np.asarray(vectors)
     if len(spans) != len(vectors):
         raise ValueError(f"{len(spans)} chunks but {len(vectors)} vectors")
-    if len(spans) and (vectors.ndim != 2 or vectors.shape[1] != EMBEDDING_DIM):
-        raise ConfigurationError(f"The embedding model returns vectors of {vectors.shape[-1]} numbers; "
-                                 f"the index stores {EMBEDDING_DIM}: choose a {EMBEDDING_DIM}-dimension model.")
+    if len(spans) and (vectors.ndim != 2 or vectors.shape[1] == 0):
+        raise ConfigurationError("The embedding model returned vectors of unequal or zero width.")
 
 
 def delete_chapter_chunks(session: Session, chapter_id: uuid.UUID) -> int:

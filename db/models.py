@@ -13,8 +13,6 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-EMBEDDING_DIM = 384
-
 
 class Base(DeclarativeBase):
     type_annotation_map = {
@@ -149,7 +147,8 @@ class Chunk(Base):
     char_end: Mapped[int]
     token_count: Mapped[int]
     text: Mapped[str] = mapped_column(Text)
-    embedding: Mapped[Any | None] = mapped_column(Vector(EMBEDDING_DIM))
+    embedding: Mapped[Any | None] = mapped_column(
+        Vector(), comment="any width: every chunk of a book has books.embedding_dim numbers (searches never cross books)")
     created_at: Mapped[datetime] = _created()
 
 

@@ -29,6 +29,10 @@ with st.container(border=True):
                     ui.show_error(error)
 
 
+if library.reindex_stale_books(account.id):
+    st.toast("The embedding model changed: your books are being re-indexed.")
+
+
 @st.fragment(run_every=1.5)
 def ingest_progress() -> None:
     """Live progress of uploads being read; reruns the page when one ends."""

