@@ -28,7 +28,8 @@ chromium:
 
 run: install
 	HF_HUB_OFFLINE=1 $(PY) -m core db upgrade
-	HF_HUB_OFFLINE=1 $(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
+	HF_HUB_OFFLINE=1 $(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS) \
+		--server.maxUploadSize $$($(PY) -c 'from core.config import get_settings; print(get_settings().max_upload_mb)')
 
 test: install-test
 	HF_HUB_OFFLINE=1 $(PY) -m pytest tests -q -p no:cacheprovider

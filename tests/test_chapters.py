@@ -155,7 +155,7 @@ def test_table_of_contents_with_titles_and_page_numbers_is_skipped() -> None:
         ("CHAPTER I. The Beginning", "Chapter I: The Beginning"),
         ("Chapter 1: The Beginning", "Chapter 1: The Beginning"),
         ("Chapter 1 — The Beginning", "Chapter 1: The Beginning"),
-        ("CHAPTER THE FIRST", "Chapter The First"),
+        ("CHAPTER THE FIRST", "Chapter the First"),
         ("CHAPTER ONE", "Chapter One"),
         ("Chapter Forty-seven", "Chapter Forty-Seven"),
         ("CHAPTER TWENTY-THREE", "Chapter Twenty-Three"),
@@ -314,3 +314,35 @@ def test_fallback_splits_keep_every_word_in_order(body: list[str]) -> None:
     text = "\n\n".join(body)
     result = split_chapters(text)
     assert " ".join(c.text for c in result.chapters).split() == text.split()
+
+
+SHAPE_PARAGRAPH = ("She walked along the shore for a long while, thinking of the many things that had happened "
+                   "to her since the spring, and of the letters she had never answered.")
+
+
+def _shaped_book(headings: list[str], *, contents: bool) -> str:
+    body = "\n\n".join([SHAPE_PARAGRAPH] * 3)
+    parts = ["CONTENTS\n\n" + "\n".join(h.replace("\n\n", " ") for h in headings)] if contents else []
+    return "\n\n\n".join(parts + [f"{heading}\n\n{body}" for heading in headings])
+
+
+@pytest.mark.parametrize("contents", [False, True])
+@pytest.mark.parametrize("headings, titles", [
+    (["I. A SCANDAL IN BOHEMIA", "II. THE RED-HEADED LEAGUE", "III. A CASE OF IDENTITY"],
+     ["I: A Scandal in Bohemia", "II: The Red-headed League", "III: A Case of Identity"]),
+    (["Book the First--Recalled to Life\n\nI. The Period", "II. The Mail",
+      "Book the Second--the Golden Thread\n\nI. Five Years Later", "II. A Sight"],
+     ["Book the First, I: The Period", "Book the First, II: The Mail", "Book the Second, I: Five Years Later",
+      "Book the Second, II: A Sight"]),
+    (["BOOK ONE: 1805\n\nCHAPTER I", "CHAPTER II", "BOOK TWO: 1805\n\nCHAPTER I", "CHAPTER II"],
+     ["Book One, Chapter I", "Book One, Chapter II", "Book Two, Chapter I", "Book Two, Chapter II"]),
+    (["CHAPTER 1. Loomings.", "CHAPTER 2. The Carpet-Bag.", "Epilogue"],
+     ["Chapter 1: Loomings", "Chapter 2: The Carpet-Bag", "Epilogue"]),
+    (["Chapter 1: The Boy Who Lived", "Chapter 2: The Vanishing Glass"],
+     ["Chapter 1: The Boy Who Lived", "Chapter 2: The Vanishing Glass"]),
+])
+def test_common_heading_shapes_with_or_without_a_contents_list(headings, titles, contents):
+    split = split_chapters(_shaped_book(headings, contents=contents))
+    assert split.split_method == "headings"
+    assert [chapter.title for chapter in split.chapters] == titles
+    assert all(chapter.text.startswith("She walked") for chapter in split.chapters)

@@ -38,6 +38,8 @@ _BACK_MATTER = re.compile(
 )
 _BARE_ROMAN = re.compile(r"^(?P<number>[IVXLC]+)\.?$")
 _BARE_ARABIC = re.compile(r"^(?P<number>\d{1,3})\.?$")
+# "IV. THE STORM", "12. Homecoming": a numeral and its title on one line (story collections).
+_NUMBERED_TITLE = re.compile(r"^(?P<number>[IVXLC]+|\d{1,3})\.\s+(?P<title>[A-Z\"'“‘][^.!?]{0,80}[.!?]?)$")
 _MARKDOWN_HEADING = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<title>.+?)\s*#*$")
 _SCENE_BREAK = re.compile(r"^(?:[*#~•·◆◇❖✦§=+_\-]\s*){1,15}$")
 _ILLUSTRATION = re.compile(r"^[ \t]*\[Illustration[^\]]*\][ \t]*$", re.MULTILINE | re.IGNORECASE)
@@ -149,6 +151,12 @@ def _read_heading(stripped: list[str], index: int) -> _Heading | None:
         number = read_leading_number(bare_match.group("number"))
         if number:
             return _Heading(index, "bare", "bare", number[0], line, bare_match.group("number"), "")
+    titled_match = _NUMBERED_TITLE.match(line)
+    if titled_match and followed_by_blank:
+        number = read_leading_number(titled_match.group("number"))
+        if number:
+            return _Heading(index, "bare", "bare", number[0], line, titled_match.group("number"),
+                            _tidy_title(titled_match.group("title").rstrip(".")))
     return None
 
 
@@ -189,7 +197,8 @@ def _display_number(printed: str) -> str:
         return printed
     if roman_to_int(printed):
         return printed.upper()
-    return re.sub(r"[A-Za-z]+", lambda word: word.group(0).capitalize(), printed)
+    return re.sub(r"[A-Za-z]+", lambda word: "the" if word.group(0).lower() == "the" else word.group(0).capitalize(),
+                  printed)
 
 
 def _tidy_title(title: str) -> str:
@@ -245,10 +254,16 @@ def _drop_table_of_contents(stripped: list[str], headings: list[_Heading]) -> li
     for previous, current in zip(chapter_positions, chapter_positions[1:]):
         if tiny[previous] and tiny[current]:
             dropped.update({previous, current})
+        elif tiny[previous] and _same_number(headings[previous], headings[current]):
+            dropped.add(previous)  # a contents entry, repeated by the chapter it announces
     if dropped:
         last_dropped = max(dropped)
         dropped.update(i for i in range(last_dropped) if headings[i].kind in ("division", "back"))
     return [h for i, h in enumerate(headings) if i not in dropped]
+
+
+def _same_number(first: _Heading, second: _Heading) -> bool:
+    return first.number is not None and (first.series, first.number) == (second.series, second.number)
 
 
 def _keep_numbering_sequences(headings: list[_Heading]) -> list[_Heading]:
