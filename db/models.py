@@ -63,6 +63,9 @@ class Provenance:
     tokens_out: Mapped[int] = mapped_column(server_default=sql_text("0"))
     generation_cost: Mapped[Decimal] = mapped_column(Numeric(10, 6), server_default=sql_text("0"))
     source_chunk_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default=sql_text("'{}'"))
+    prompt_name: Mapped[str | None] = mapped_column(String(100))
+    prompt_version: Mapped[str | None] = mapped_column(String(20))
+    duration_ms: Mapped[int | None]
 
 
 class User(Base):
@@ -166,9 +169,6 @@ class PlotOverview(Versioned, Provenance, Base):
     setting: Mapped[str | None] = mapped_column(Text)
     citations: Mapped[dict[str, Any]] = mapped_column(
         JSONB, server_default=sql_text("'{}'"), comment="field name -> list of chunk ids the field rests on")
-    prompt_name: Mapped[str | None] = mapped_column(String(100))
-    prompt_version: Mapped[str | None] = mapped_column(String(20))
-    duration_ms: Mapped[int | None]
     based_on_version: Mapped[int | None]
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
@@ -199,9 +199,6 @@ class Character(Versioned, Provenance, Base):
     image_url: Mapped[str | None] = mapped_column(Text)
     image_generation_prompt: Mapped[str | None] = mapped_column(Text)
     image_metadata: Mapped[dict[str, Any]] = _json("{}")
-    prompt_name: Mapped[str | None] = mapped_column(String(100))
-    prompt_version: Mapped[str | None] = mapped_column(String(20))
-    duration_ms: Mapped[int | None]
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

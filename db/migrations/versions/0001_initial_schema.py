@@ -16,6 +16,16 @@ depends_on = None
 
 TIERS = "('FREE', 'BASIC', 'STANDARD', 'PREMIUM', 'PROFESSIONAL')"
 STATUSES = "('active', 'archived', 'deleted')"
+# How a generated artefact was made (engine, model, prompt, tokens, cost, the chunks it rests on, time).
+PROVENANCE = """generation_method varchar(50) NOT NULL DEFAULT 'offline',
+    model_used varchar(100),
+    prompt_name varchar(100),
+    prompt_version varchar(20),
+    tokens_in integer NOT NULL DEFAULT 0,
+    tokens_out integer NOT NULL DEFAULT 0,
+    generation_cost numeric(10, 6) NOT NULL DEFAULT 0,
+    source_chunk_ids bigint[] NOT NULL DEFAULT '{}',
+    duration_ms integer,"""
 
 SCHEMA = f"""
 CREATE EXTENSION IF NOT EXISTS vector;
@@ -167,15 +177,7 @@ CREATE TABLE plot_overviews (
     audience varchar(50),
     setting text,
     citations jsonb NOT NULL DEFAULT '{{}}',
-    generation_method varchar(50) NOT NULL DEFAULT 'offline',
-    model_used varchar(100),
-    prompt_name varchar(100),
-    prompt_version varchar(20),
-    tokens_in integer NOT NULL DEFAULT 0,
-    tokens_out integer NOT NULL DEFAULT 0,
-    generation_cost numeric(10, 6) NOT NULL DEFAULT 0,
-    source_chunk_ids bigint[] NOT NULL DEFAULT '{{}}',
-    duration_ms integer,
+    {PROVENANCE}
     based_on_version integer,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
@@ -210,15 +212,7 @@ CREATE TABLE characters (
     image_url text,
     image_generation_prompt text,
     image_metadata jsonb NOT NULL DEFAULT '{{}}',
-    generation_method varchar(50) NOT NULL DEFAULT 'offline',
-    model_used varchar(100),
-    prompt_name varchar(100),
-    prompt_version varchar(20),
-    tokens_in integer NOT NULL DEFAULT 0,
-    tokens_out integer NOT NULL DEFAULT 0,
-    generation_cost numeric(10, 6) NOT NULL DEFAULT 0,
-    source_chunk_ids bigint[] NOT NULL DEFAULT '{{}}',
-    duration_ms integer,
+    {PROVENANCE}
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (character_key, version)
@@ -268,12 +262,7 @@ CREATE TABLE chapter_scripts (
     character_details jsonb NOT NULL DEFAULT '{{}}',
     character_arcs jsonb NOT NULL DEFAULT '{{}}',
     generation_metadata jsonb NOT NULL DEFAULT '{{}}',
-    generation_method varchar(50) NOT NULL DEFAULT 'offline',
-    model_used varchar(100),
-    tokens_in integer NOT NULL DEFAULT 0,
-    tokens_out integer NOT NULL DEFAULT 0,
-    generation_cost numeric(10, 6) NOT NULL DEFAULT 0,
-    source_chunk_ids bigint[] NOT NULL DEFAULT '{{}}',
+    {PROVENANCE}
     based_on_version integer,
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
