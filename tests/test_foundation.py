@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -280,3 +281,10 @@ def test_unit_of_work_rolls_back_on_error(writer_a):
             raise RuntimeError("crash mid-way")
     with unit_of_work(writer_a.id) as session:
         assert session.execute(text("SELECT count(*) FROM books")).scalar() == 0
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [(field.alias or name).upper() for name, field in Settings.model_fields.items()
+               if f"| `{(field.alias or name).upper()}` |" not in readme]
+    assert missing == []
