@@ -103,10 +103,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from core.services import library
-    account = _account(args.user)
     path = Path(args.path)
     if not path.is_file():
         raise PlotStudioError(f"No file at {path}.")
+    if args.preview:
+        _emit(library.preview_split(path.name, path.read_bytes()))
+        return 0
+    if not args.user:
+        raise PlotStudioError("Say whose library the book goes into: --user EMAIL.")
+    account = _account(args.user)
     job_id = library.start_ingest(account.id, path.name, path.read_bytes(), title=args.title, queue=False)
     _emit(_run_here(account, job_id, library.ingest_book))
     return 0
@@ -155,8 +160,10 @@ def parser() -> argparse.ArgumentParser:
 
     ingest = commands.add_parser("ingest", help="read a book file into the writer's library")
     ingest.add_argument("path")
-    ingest.add_argument("--user", required=True, metavar="EMAIL")
+    ingest.add_argument("--user", metavar="EMAIL", help="whose library (not needed with --preview)")
     ingest.add_argument("--title")
+    ingest.add_argument("--preview", action="store_true",
+                        help="only show how the book splits into chapters; store nothing")
     ingest.set_defaults(func=cmd_ingest)
 
     reindex = commands.add_parser("reindex", help="re-embed a book with the current embedding model")

@@ -186,27 +186,36 @@ def test_reindex_replaces_every_chunk_and_keeps_the_count(writer_a):
     assert not library.needs_reindex(library.get_book(writer_a.id, book_id))
 
 
-@pytest.mark.committed
 @pytest.mark.parametrize("name", ["pride_and_prejudice.txt", "frankenstein.txt", "little_women.txt",
                                   "the_man_in_the_brown_suit.txt", "frankenstein.epub"])
-def test_cli_ingests_each_corpus_book_exactly_as_truth_says(database, corpus, name):
+def test_cli_splits_each_corpus_book_exactly_as_truth_says(corpus, name):
     truth = json.loads((corpus / "truth.json").read_text())[name]["chapters"]
+    preview = json.loads(run_cli("ingest", str(corpus / name), "--preview").stdout.strip().splitlines()[-1])
+    found = [{"heading": c["heading"], "starts_with": c["starts_with"]} for c in preview["chapters"]]
+    assert found == truth
+    assert [c["number"] for c in preview["chapters"]] == list(range(1, len(truth) + 1))
+
+
+@pytest.mark.committed
+def test_cli_ingests_a_corpus_book_and_searches_it(database, corpus):
+    truth = json.loads((corpus / "truth.json").read_text())["frankenstein.txt"]["chapters"]
     email = f"cli-{uuid.uuid4().hex[:6]}@example.com"
     run_cli("user", "create", email, "--password", "a long enough password")
-    result = run_cli("ingest", str(corpus / name), "--user", email)
+    result = run_cli("ingest", str(corpus / "frankenstein.txt"), "--user", email)
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert [c["number"] for c in summary["chapters"]] == list(range(1, len(truth) + 1))
+    assert set(summary) == {"book_id", "title", "chapters", "chunks", "seconds"}
     assert [c["heading"] for c in summary["chapters"]] == [t["heading"] for t in truth]
     assert summary["chunks"] > len(truth) and summary["seconds"] > 0
+    assert "Embedded" in result.stderr  # progress went to stderr
     from core.services.accounts import account_by_email
     writer = account_by_email(email)
     book_id = uuid.UUID(summary["book_id"])
     with unit_of_work(writer.id) as session:
         texts = list(session.scalars(select(Chapter.text).where(Chapter.book_id == book_id).order_by(Chapter.number)))
     assert [" ".join(t.split()[:8]) for t in texts] == [t["starts_with"] for t in truth]
-    hits = json.loads(run_cli("search", str(book_id), "a letter arrives", "--user", email, "-k", "5")
-                      .stdout.strip().splitlines()[-1])
-    assert len(hits) == 5 and all(h["chapter_number"] >= 1 for h in hits)
+    hits = json.loads(run_cli("search", str(book_id), "the creature begs his creator for a companion",
+                              "--user", email, "-k", "5").stdout.strip().splitlines()[-1])
+    assert len(hits) == 5 and {"chunk_id", "chapter_number", "text", "score", "char_start"} <= set(hits[0])
 
 
 THEMED_BOOK = """CHAPTER I

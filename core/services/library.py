@@ -68,6 +68,16 @@ def start_ingest(user_id: uuid.UUID, filename: str, data: bytes, *, title: str |
                        book_id=book_id, queue=queue)
 
 
+def preview_split(filename: str, data: bytes) -> dict:
+    """How a file would split into chapters, without storing anything (to check before ingesting)."""
+    parsed = parse_book(filename, data, **_limits())
+    return {"title": parsed.title, "author": parsed.author, "split_method": parsed.split_method,
+            "notes": parsed.notes,
+            "chapters": [{"number": n, "heading": c.heading, "title": c.title, "words": _words(c.text),
+                          "starts_with": " ".join(c.text.split()[:8])}
+                         for n, c in enumerate(parsed.chapters, start=1)]}
+
+
 def retry_ingest(user_id: uuid.UUID, book_id: uuid.UUID, *, queue: bool = True) -> uuid.UUID:
     """Queue a failed book's ingestion again, from the upload kept with it."""
     with unit_of_work(user_id) as session:
