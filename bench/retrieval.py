@@ -178,7 +178,7 @@ def main() -> None:
     print(f"  (exact scan agrees with numpy brute force on {_agreement(truth, brute, books, cases):.3f} of top-10 "
           "positions)")
     build = owner_sql("SET maintenance_work_mem = '1GB'",
-                      "CREATE INDEX IF NOT EXISTS bench_chunks_hnsw ON chunks USING hnsw (embedding vector_cosine_ops)",
+                      "CREATE INDEX IF NOT EXISTS bench_chunks_hnsw ON chunks USING hnsw ((embedding::vector(384)) vector_cosine_ops)",
                       "ANALYZE chunks")
     print(f"  (built a global HNSW index over all chunks for comparison in {build:.1f} s)")
     for ef in (40, 100, 400, 1000):
@@ -188,12 +188,9 @@ def main() -> None:
     else:
         print("  global HNSW, iterative scan: needs pgvector ≥ 0.8, not measured")
     measure("exact per-book scan with the HNSW index present", via_retriever, cases, truth)
-    build = owner_sql("DROP INDEX bench_chunks_hnsw", *(
-        f"CREATE INDEX ON chunks USING hnsw (embedding vector_cosine_ops) WHERE book_id = '{book['id']}'"
-        for book in books), "ANALYZE chunks")
-    print(f"  (replaced it by {len(books)} partial HNSW indexes, one per book, in {build:.1f} s)")
-    measure("partial HNSW index of the book, ef_search=40", strategy(Strategy.HNSW, 40), cases, truth)
-    measure("partial HNSW index of the book, ef_search=100", strategy(Strategy.HNSW, 100), cases, truth)
+    # Partial HNSW indexes per book are not measured: on the any-width column they must index a cast
+    # expression, and building 100 of them crashed the pgvector 0.6.2 server here. Measured on a
+    # typed vector(384) column before the column went width-agnostic: p95 4.5 ms, recall 0.999.
 
 
 def pgvector_version_tuple(version: str) -> tuple[int, ...]:

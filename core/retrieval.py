@@ -80,9 +80,11 @@ WITH scoped AS MATERIALIZED (
 )
 SELECT id, distance FROM scoped ORDER BY distance, id LIMIT %(limit)s
 """
+# The column takes any width, so an HNSW index (benches only) is on the cast to one width; {{width}} is the
+# query's, so the planner can match the index expression.
 _INDEX_CANDIDATES = f"""
-SELECT c.id, c.embedding <=> %(query)s AS distance FROM chunks c WHERE {_SCOPE_FILTER}
-ORDER BY c.embedding <=> %(query)s LIMIT %(limit)s
+SELECT c.id, c.embedding::vector({{width}}) <=> %(query)s AS distance FROM chunks c WHERE {_SCOPE_FILTER}
+ORDER BY c.embedding::vector({{width}}) <=> %(query)s LIMIT %(limit)s
 """
 _HITS = """
 SELECT c.id, c.chapter_id, ch.number, ch.title, c.char_start, c.char_end, c.text, c.embedding
@@ -128,7 +130,8 @@ def _candidates(session: Session, scope: Scope, query_vector: np.ndarray, limit:
     connection = driver_connection(session)
     if strategy is not Strategy.EXACT:
         _prepare_index_scan(session, strategy, ef_search)
-    sql = _EXACT_CANDIDATES if strategy is Strategy.EXACT else _INDEX_CANDIDATES
+    sql = _EXACT_CANDIDATES if strategy is Strategy.EXACT else \
+        _INDEX_CANDIDATES.format(width=int(np.asarray(query_vector).shape[-1]))
     params = {"query": np.asarray(query_vector, dtype=np.float32), "limit": limit, "book_id": scope.book_id,
               "first": scope.first_chapter, "last": scope.last_chapter}
     return connection.execute(sql, params).fetchall()
