@@ -35,12 +35,9 @@ def _book() -> Mapped[uuid.UUID]:
     return mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
 
 
-def _created() -> Mapped[datetime]:
+def _now() -> Mapped[datetime]:
+    """created_at / updated_at (a trigger keeps updated_at current)."""
     return mapped_column(server_default=sql_text("now()"))
-
-
-def _updated() -> Mapped[datetime]:
-    return mapped_column(server_default=sql_text("now()"), comment=None)
 
 
 def _json(default: str) -> Any:
@@ -78,8 +75,8 @@ class User(Base):
     tier: Mapped[str] = mapped_column(String(20), server_default=sql_text("'FREE'"))
     oidc_subject: Mapped[str | None] = mapped_column(Text, unique=True)
     last_sign_in_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _updated()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
 
 
 class UserSession(Base):
@@ -89,7 +86,7 @@ class UserSession(Base):
     token_hash: Mapped[str] = mapped_column(Text, unique=True)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = _now()
 
 
 class Book(Base):
@@ -108,8 +105,8 @@ class Book(Base):
     word_count: Mapped[int] = mapped_column(server_default=sql_text("0"))
     embedding_model: Mapped[str | None] = mapped_column(Text)
     embedding_dim: Mapped[int | None]
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _updated()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
 
 
 class BookSource(Base):
@@ -120,7 +117,7 @@ class BookSource(Base):
     user_id: Mapped[uuid.UUID] = _owner()
     filename: Mapped[str] = mapped_column(Text)
     data: Mapped[bytes]
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = _now()
 
 
 class Chapter(Base):
@@ -128,14 +125,14 @@ class Chapter(Base):
     id: Mapped[uuid.UUID] = _id()
     book_id: Mapped[uuid.UUID] = _book()
     user_id: Mapped[uuid.UUID] = _owner()
-    number: Mapped[int] = mapped_column(comment=None)
+    number: Mapped[int] = mapped_column(comment="reading order in the book, 1 first")
     heading: Mapped[str] = mapped_column(Text, server_default=sql_text("''"))
     title: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     word_count: Mapped[int] = mapped_column(server_default=sql_text("0"))
     content_sha256: Mapped[str] = mapped_column(CHAR(64))
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _updated()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
 
 
 class Chunk(Base):
@@ -152,7 +149,7 @@ class Chunk(Base):
     text: Mapped[str] = mapped_column(Text)
     embedding: Mapped[Any | None] = mapped_column(
         Vector(), comment="any width: every chunk of a book has books.embedding_dim numbers (searches never cross books)")
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = _now()
 
 
 class PlotOverview(Versioned, Provenance, Base):
@@ -170,8 +167,8 @@ class PlotOverview(Versioned, Provenance, Base):
     citations: Mapped[dict[str, Any]] = mapped_column(
         JSONB, server_default=sql_text("'{}'"), comment="field name -> list of chunk ids the field rests on")
     based_on_version: Mapped[int | None]
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _updated()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
 
 
 class Character(Versioned, Provenance, Base):
@@ -199,8 +196,8 @@ class Character(Versioned, Provenance, Base):
     image_url: Mapped[str | None] = mapped_column(Text)
     image_generation_prompt: Mapped[str | None] = mapped_column(Text)
     image_metadata: Mapped[dict[str, Any]] = _json("{}")
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _updated()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
 
 
 class Portrait(Versioned, Base):
@@ -217,8 +214,8 @@ class Portrait(Versioned, Base):
     height: Mapped[int | None]
     generation_cost: Mapped[Decimal] = mapped_column(Numeric(10, 6), server_default=sql_text("0"))
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSONB, server_default=sql_text("'{}'"))
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _updated()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
 
 
 class ChapterScript(Versioned, Provenance, Base):
@@ -242,8 +239,8 @@ class ChapterScript(Versioned, Provenance, Base):
     character_arcs: Mapped[dict[str, Any]] = _json("{}")
     generation_metadata: Mapped[dict[str, Any]] = _json("{}")
     based_on_version: Mapped[int | None]
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _updated()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
 
 
 class CharacterArchetype(Base):
@@ -256,8 +253,8 @@ class CharacterArchetype(Base):
     typical_roles: Mapped[list[Any]] = _json("[]")
     example_characters: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(server_default=sql_text("true"))
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _updated()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
 
 
 class UsageLog(Base):
@@ -274,7 +271,7 @@ class UsageLog(Base):
     tokens_in: Mapped[int] = mapped_column(server_default=sql_text("0"))
     tokens_out: Mapped[int] = mapped_column(server_default=sql_text("0"))
     cost_usd: Mapped[Decimal] = mapped_column(Numeric(12, 6), server_default=sql_text("0"))
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = _now()
 
 
 class GenerationAnalytics(Base):
@@ -292,7 +289,7 @@ class GenerationAnalytics(Base):
     duration_ms: Mapped[int] = mapped_column(server_default=sql_text("0"))
     success: Mapped[bool] = mapped_column(Boolean)
     error_kind: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = _now()
 
 
 class Job(Base):
@@ -312,8 +309,8 @@ class Job(Base):
     cancel_requested: Mapped[bool] = mapped_column(server_default=sql_text("false"))
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
-    created_at: Mapped[datetime] = _created()
-    updated_at: Mapped[datetime] = _updated()
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
 
 
 class CacheEntry(Base):
@@ -322,4 +319,4 @@ class CacheEntry(Base):
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(JSONB)
     expires_at: Mapped[datetime]
-    created_at: Mapped[datetime] = _created()
+    created_at: Mapped[datetime] = _now()

@@ -134,6 +134,7 @@ CREATE TABLE chapters (
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT uq_chapters_book_number UNIQUE (book_id, number) DEFERRABLE INITIALLY DEFERRED
 );
+COMMENT ON COLUMN chapters.number IS 'reading order in the book, 1 first';
 CREATE INDEX idx_chapters_user ON chapters (user_id);
 
 CREATE TABLE chunks (
