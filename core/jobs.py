@@ -17,9 +17,10 @@ from procrastinate.exceptions import JobAborted
 from psycopg.conninfo import make_conninfo
 from sqlalchemy import select, update
 
-from core.errors import JobCancelledError, NotFoundError, PlotStudioError
+from core.errors import JobCancelledError, PlotStudioError
 from db.engine import app_url, libpq_conninfo, unit_of_work
 from db.models import Job
+from db.repositories import get_visible
 
 log = logging.getLogger(__name__)
 QUEUE_SCHEMA = "queue"
@@ -131,10 +132,7 @@ def submit(user_id: uuid.UUID, kind: str, params: dict | None = None, *,
 
 
 def _job(session, job_id: uuid.UUID) -> Job:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFoundError("That job does not exist.")
-    return job
+    return get_visible(session, Job, job_id, what="job")
 
 
 def get_job(user_id: uuid.UUID, job_id: uuid.UUID) -> Job:

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 from core import jobs
 from core.config import get_settings
 from core.embeddings import get_embedder
-from core.errors import NotFoundError, PlotStudioError, UnreadableBookError
+from core.errors import PlotStudioError, UnreadableBookError
 from core.ingest import ParsedBook
 from core.ingest.chunking import chunk_text
 from core.ingest.formats import check_file, parse_book
 from core.index import ChapterChunks, delete_chapter_chunks, store_book_chunks
 from db.engine import unit_of_work
 from db.models import Book, BookSource, Chapter, Chunk, Job
+from db.repositories import get_visible
 
 INGEST = "ingest_book"
 REINDEX = "reindex_book"
@@ -205,10 +206,7 @@ def needs_reindex(book: Book) -> bool:
 
 
 def _book(session: Session, book_id: uuid.UUID) -> Book:
-    book = session.get(Book, book_id)
-    if book is None:
-        raise NotFoundError("That book does not exist (or it is not yours).")
-    return book
+    return get_visible(session, Book, book_id, what="book")
 
 
 def list_books(user_id: uuid.UUID) -> list[Book]:
@@ -231,10 +229,7 @@ def list_chapters(user_id: uuid.UUID, book_id: uuid.UUID) -> list[ChapterSummary
 
 
 def _chapter(session: Session, chapter_id: uuid.UUID) -> Chapter:
-    chapter = session.get(Chapter, chapter_id)
-    if chapter is None:
-        raise NotFoundError("That chapter does not exist (or it is not yours).")
-    return chapter
+    return get_visible(session, Chapter, chapter_id, what="chapter")
 
 
 def get_chapter(user_id: uuid.UUID, chapter_id: uuid.UUID) -> Chapter:
