@@ -53,8 +53,7 @@ with search_tab:
     if query:
         for hit in search_book(account.id, book.id, query, k=8):
             with st.container(border=True):
-                st.markdown(f"**Chapter {hit.chapter_number}: {html.escape(hit.chapter_title)}** · "
-                            f"similarity {hit.score:.2f}")
+                st.markdown(f"**{html.escape(hit.chapter_title)}** · similarity {hit.score:.2f}")
                 words = [re.escape(w) for w in query.split() if len(w) > 3]
                 passage = html.escape(hit.text)
                 if words:
