@@ -68,6 +68,18 @@ def add_book(writer, chapters: list[list[str]], first_axis: int = 0) -> tuple:
     return book.id
 
 
+def one_chapter_book(session, writer, chapter_text: str, **book_fields) -> tuple[Book, Chapter]:
+    """A book of the writer's holding one chapter with this text (no chunks yet)."""
+    book = Book(user_id=writer.id, **book_fields)
+    session.add(book)
+    session.flush()
+    chapter = Chapter(book_id=book.id, user_id=writer.id, number=1, title="One", text=chapter_text,
+                      content_sha256=hashlib.sha256(chapter_text.encode()).hexdigest())
+    session.add(chapter)
+    session.flush()
+    return book, chapter
+
+
 def passages(count: int, prefix: str = "p") -> list[str]:
     return [f"{prefix}{i} passage text." for i in range(count)]
 
@@ -76,13 +88,7 @@ def test_stored_chunks_keep_order_and_exact_offsets(writer_a):
     chapter_text = "\n\n".join(f"Paragraph {i}. It has two sentences." for i in range(80))
     spans = chunk_text(chapter_text, target_tokens=30, max_tokens=40, overlap_tokens=8)
     with unit_of_work(writer_a.id) as session:
-        book = Book(user_id=writer_a.id, title="Offsets")
-        session.add(book)
-        session.flush()
-        chapter = Chapter(book_id=book.id, user_id=writer_a.id, number=1, title="One", text=chapter_text,
-                          content_sha256="0" * 64)
-        session.add(chapter)
-        session.flush()
+        book, chapter = one_chapter_book(session, writer_a, chapter_text, title="Offsets")
         vectors = np.stack([basis(i % WIDTH) for i in range(len(spans))])
         ids = store_chunks(session, book_id=book.id, user_id=writer_a.id, chapter_id=chapter.id,
                            spans=spans, vectors=vectors)
@@ -190,14 +196,8 @@ def test_real_model_finds_the_passage_about_its_query(writer_a):
     vectors = embedder.encode(texts)
     assert vectors.shape == (4, embedder.dimension) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
     with unit_of_work(writer_a.id) as session:
-        book = Book(user_id=writer_a.id, title="Real", embedding_model=embedder.model_name,
-                    embedding_dim=embedder.dimension)
-        session.add(book)
-        session.flush()
-        chapter = Chapter(book_id=book.id, user_id=writer_a.id, number=1, title="One", text=chapter_text,
-                          content_sha256="0" * 64)
-        session.add(chapter)
-        session.flush()
+        book, chapter = one_chapter_book(session, writer_a, chapter_text, title="Real",
+                                         embedding_model=embedder.model_name, embedding_dim=embedder.dimension)
         store_chunks(session, book_id=book.id, user_id=writer_a.id, chapter_id=chapter.id, spans=spans,
                      vectors=vectors)
     hits = search_book(writer_a.id, book.id, "a boat leaving port in the morning", k=4)
