@@ -15,10 +15,10 @@ from typing import Any
 import procrastinate
 from procrastinate.exceptions import JobAborted
 from psycopg.conninfo import make_conninfo
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from core.errors import JobCancelledError, PlotStudioError
-from db.engine import app_url, libpq_conninfo, unit_of_work
+from db.engine import app_engine, app_url, libpq_conninfo, unit_of_work
 from db.models import Job
 from db.repositories import get_visible
 
@@ -217,9 +217,6 @@ class BackgroundWorker:
 
 def live_workers() -> int:
     """Workers that sent a heartbeat recently (any machine sharing this database)."""
-    from sqlalchemy import text
-    from db.engine import app_engine
-
     with app_engine().connect() as conn:
         return conn.execute(text(
             f"SELECT count(*) FROM {QUEUE_SCHEMA}.procrastinate_workers "

@@ -29,8 +29,11 @@ with st.container(border=True):
                     ui.show_error(error)
 
 
-if library.reindex_stale_books(account.id):
-    st.toast("The embedding model changed: your books are being re-indexed.")
+# Settings are read once per process, so one look per browser session finds every stale book.
+if "stale_books_checked" not in st.session_state:
+    st.session_state.stale_books_checked = True
+    if library.reindex_stale_books(account.id):
+        st.toast("The embedding model changed: your books are being re-indexed.")
 
 
 @st.fragment(run_every=1.5)
