@@ -11,6 +11,3 @@ st.markdown(f"**Name:** {account.display_name or '—'}")
 st.markdown(f"**Subscription tier:** {account.tier.value}")
 if account.is_admin:
     st.info("You are an administrator of this Plot Studio.")
-if st.button("Sign out everywhere on this browser"):
-    ui.sign_out()
-    st.rerun()
