@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "corpus"
 BOOKS_TXT = ("pride_and_prejudice.txt", "frankenstein.txt", "little_women.txt", "the_man_in_the_brown_suit.txt")
 USERS, BOOKS, CHUNKS_PER_BOOK = 10, 100, 1000
 REAL_PASSAGES = 2000

@@ -15,7 +15,7 @@ import docx
 from ebooklib import epub
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpus"
+CORPUS = REPO / "tests" / "corpus"  # the public-domain corpus travels with the repository
 
 
 def make_writer(prefix: str = "writer"):

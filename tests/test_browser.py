@@ -22,7 +22,7 @@ import pytest
 
 from support import REPO
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+import playwright.sync_api as playwright_api
 expect = playwright_api.expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.committed]
@@ -111,7 +111,7 @@ def _failures() -> int:
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium")
     with playwright_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True,

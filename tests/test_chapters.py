@@ -12,9 +12,9 @@ from core.ingest.chapters import TOC_ENTRY_MAX_WORDS, split_chapters
 from core.ingest.formats import parse_book
 from core.ingest.gutenberg import read_gutenberg_metadata, strip_gutenberg
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from support import CORPUS
+
 TRUTH_FILE = CORPUS / "truth.json"
-needs_corpus = pytest.mark.skipif(not TRUTH_FILE.exists(), reason=f"the shared corpus is not at {CORPUS}")
 
 
 def prose(seed: int, words: int = 60) -> str:
@@ -37,7 +37,6 @@ def truth_books() -> list[str]:
     return list(json.loads(TRUTH_FILE.read_text())) if TRUTH_FILE.exists() else []
 
 
-@needs_corpus
 @pytest.mark.parametrize("name", truth_books())
 def test_real_book_chapters_match_truth(name: str) -> None:
     expected = json.loads(TRUTH_FILE.read_text())[name]["chapters"]
@@ -46,7 +45,6 @@ def test_real_book_chapters_match_truth(name: str) -> None:
     assert found == expected
 
 
-@needs_corpus
 def test_real_books_have_titles_authors_and_clean_ends() -> None:
     book = parse_book("little_women.txt", (CORPUS / "little_women.txt").read_bytes(), max_bytes=10**8, max_words=10**7)
     assert (book.title, book.author) == ("Little Women", "Louisa May Alcott")
@@ -56,7 +54,6 @@ def test_real_books_have_titles_authors_and_clean_ends() -> None:
     assert all("\n\n\n" not in chapter.text for chapter in book.chapters)
 
 
-@needs_corpus
 def test_splitting_little_women_is_fast() -> None:
     text = strip_gutenberg((CORPUS / "little_women.txt").read_text(encoding="utf-8-sig"))
     started = time.perf_counter()

