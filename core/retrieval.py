@@ -1,4 +1,4 @@
-"""Search one book's chunks by meaning, as the writer who owns it (RLS decides what is visible)."""
+"""Search one book's chunks by meaning and by words, as the writer who owns it (RLS decides what is visible)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,22 @@ class Strategy(str, enum.Enum):
     HNSW_ITERATIVE = "hnsw_iterative"
 
 
+class SearchMode(str, enum.Enum):
+    """What a search matches on."""
+
+    MEANING = "meaning"  # nearest vectors only
+    WORDS = "words"  # Postgres full-text search only
+    # Both lists fused by reciprocal rank: MiniLM alone misses quoted lines ("you must create a female for
+    # me" finds Frankenstein's chapter 17 only by its words), words alone miss paraphrases.
+    HYBRID = "hybrid"
+
+
+# Reciprocal rank fusion (Cormack, Clarke & Büttcher 2009): score = Σ 1 / (RRF_K + rank in each list).
+RRF_K = 60
+# How deep each list goes before fusing: a hit at rank 50 of one list still beats one found by neither.
+FUSION_DEPTH = 50
+
+
 @dataclass(frozen=True)
 class Hit:
     """One chunk found by a search, with where it sits in the book and how close it was."""
@@ -50,7 +66,7 @@ class Hit:
     char_start: int
     char_end: int
     text: str
-    score: float  # cosine similarity to the query, 1 is identical
+    score: float  # cosine similarity to the query, 1 is identical (words-only searches: 1 / rank in the words list)
 
     def as_document(self) -> Document:
         metadata = {key: getattr(self, key) for key in (
@@ -86,6 +102,38 @@ _INDEX_CANDIDATES = f"""
 SELECT c.id, c.embedding::vector({{width}}) <=> %(query)s AS distance FROM chunks c WHERE {_SCOPE_FILTER}
 ORDER BY c.embedding::vector({{width}}) <=> %(query)s LIMIT %(limit)s
 """
+# The words list: chunks holding every word of the query (websearch syntax: "quoted phrases", or, -not)
+# first, then chunks holding some of them, each group by cover density. All-words alone found nothing
+# for most paraphrases, so fusion had one list; some-words alone ranked a lone common name first.
+_WORDS_RANKED = f"""
+    SELECT c.id, row_number() OVER (
+        ORDER BY c.search_vector @@ q.all_words DESC, ts_rank_cd(c.search_vector, q.some_words) DESC, c.id) AS rank
+    FROM chunks c, (SELECT w AS all_words, replace(w::text, ' & ', ' | ')::tsquery AS some_words
+                    FROM websearch_to_tsquery('english', %(words)s) AS w) AS q
+    WHERE {_SCOPE_FILTER} AND c.search_vector @@ q.some_words
+    ORDER BY rank LIMIT %(depth)s
+"""
+# Both lists and their fusion in one statement, scoped to the book (or a range of its chapters) like the
+# exact scan above; the words list can use idx_chunks_search_vector (GIN) beside the book's btree.
+_HYBRID_CANDIDATES = f"""
+WITH scoped AS MATERIALIZED (
+    SELECT c.id, c.embedding <=> %(query)s AS distance FROM chunks c WHERE {_SCOPE_FILTER}
+),
+by_meaning AS (
+    SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM scoped ORDER BY distance, id LIMIT %(depth)s
+),
+by_words AS ({_WORDS_RANKED})
+SELECT f.id, s.distance FROM (
+    SELECT coalesce(m.id, w.id) AS id,
+           coalesce(1.0 / (%(rrf_k)s + m.rank), 0) + coalesce(1.0 / (%(rrf_k)s + w.rank), 0) AS fused
+    FROM by_meaning m FULL JOIN by_words w ON w.id = m.id
+) f JOIN scoped s ON s.id = f.id
+ORDER BY f.fused DESC, f.id LIMIT %(limit)s
+"""
+# Words only, the same list hybrid fuses (no vector, so the score is 1 / rank, not a similarity).
+_WORD_CANDIDATES = f"""
+SELECT id, 1 - 1.0 / rank AS distance FROM ({_WORDS_RANKED}) AS by_words ORDER BY rank
+"""
 _HITS = """
 SELECT c.id, c.chapter_id, ch.number, ch.title, c.char_start, c.char_end, c.text, c.embedding
 FROM chunks c JOIN chapters ch ON ch.id = c.chapter_id
@@ -107,7 +155,27 @@ def pgvector_version(session: Session) -> tuple[int, ...]:
 def nearest_chunks(session: Session, scope: Scope, query_vector: np.ndarray, k: int = 10, *,
                    strategy: Strategy = Strategy.EXACT, ef_search: int | None = None) -> list[Hit]:
     """The k chunks in scope closest to the vector, nearest first."""
-    candidates = _candidates(session, scope, query_vector, k, strategy, ef_search)
+    return _hits(session, _candidates(session, scope, query_vector, k, strategy, ef_search))
+
+
+def hybrid_chunks(session: Session, scope: Scope, query_vector: np.ndarray, query: str, k: int = 10) -> list[Hit]:
+    """The k chunks in scope ranked by meaning and by words at once (reciprocal rank fusion), best first."""
+    params = {"query": np.asarray(query_vector, dtype=np.float32), "words": query, "limit": k,
+              "depth": max(k, FUSION_DEPTH), "rrf_k": RRF_K, **_scope_params(scope)}
+    return _hits(session, driver_connection(session).execute(_HYBRID_CANDIDATES, params).fetchall())
+
+
+def word_chunks(session: Session, scope: Scope, query: str, k: int = 10) -> list[Hit]:
+    """The k chunks in scope holding the query's words (all of them first, then some), best first."""
+    params = {"words": query, "depth": k, **_scope_params(scope)}
+    return _hits(session, driver_connection(session).execute(_WORD_CANDIDATES, params).fetchall())
+
+
+def _scope_params(scope: Scope) -> dict:
+    return {"book_id": scope.book_id, "first": scope.first_chapter, "last": scope.last_chapter}
+
+
+def _hits(session: Session, candidates: list[tuple[int, float]]) -> list[Hit]:
     rows = _chunk_rows(session, [chunk_id for chunk_id, _ in candidates])
     return [_hit(rows[chunk_id], distance) for chunk_id, distance in candidates]
 
@@ -132,8 +200,7 @@ def _candidates(session: Session, scope: Scope, query_vector: np.ndarray, limit:
         _prepare_index_scan(session, strategy, ef_search)
     sql = _EXACT_CANDIDATES if strategy is Strategy.EXACT else \
         _INDEX_CANDIDATES.format(width=int(np.asarray(query_vector).shape[-1]))
-    params = {"query": np.asarray(query_vector, dtype=np.float32), "limit": limit, "book_id": scope.book_id,
-              "first": scope.first_chapter, "last": scope.last_chapter}
+    params = {"query": np.asarray(query_vector, dtype=np.float32), "limit": limit, **_scope_params(scope)}
     return connection.execute(sql, params).fetchall()
 
 
@@ -164,13 +231,17 @@ def _hit(row: tuple, distance: float) -> Hit:
 
 def search_book(user_id: uuid.UUID, book_id: uuid.UUID, query: str, k: int = 10, *,
                 first_chapter: int | None = None, last_chapter: int | None = None, use_mmr: bool = False,
-                fetch_k: int = 40, lambda_mult: float = 0.5, embedder: Embeddings | None = None) -> list[Hit]:
-    """The k passages of one of the writer's books closest in meaning to the query."""
+                fetch_k: int = 40, lambda_mult: float = 0.5, embedder: Embeddings | None = None,
+                mode: SearchMode = SearchMode.HYBRID) -> list[Hit]:
+    """The k passages of one of the writer's books that best answer the query, by meaning and by words."""
+    scope = Scope(book_id, first_chapter, last_chapter)
+    if mode is SearchMode.WORDS and not use_mmr:
+        with unit_of_work(user_id) as session:
+            return word_chunks(session, scope, query, k)
     configured = embedder is None
     embedder = embedder or get_embedder()
     # Embedded before the transaction opens: no connection is held while the model runs.
     query_vector = np.asarray(embedder.embed_query(query), dtype=np.float32)
-    scope = Scope(book_id, first_chapter, last_chapter)
     with unit_of_work(user_id) as session:
         indexed_with = session.scalar(select(Book.embedding_model).where(Book.id == book_id))
         if configured and indexed_with and indexed_with != embedder.model_name:
@@ -178,6 +249,8 @@ def search_book(user_id: uuid.UUID, book_id: uuid.UUID, query: str, k: int = 10,
                                   f"{embedder.model_name}: re-index it (Book page, or `python -m core reindex`).")
         if use_mmr:
             return diverse_chunks(session, scope, query_vector, k, fetch_k=fetch_k, lambda_mult=lambda_mult)
+        if mode is SearchMode.HYBRID:
+            return hybrid_chunks(session, scope, query_vector, query, k)
         return nearest_chunks(session, scope, query_vector, k)
 
 
@@ -193,9 +266,10 @@ class BookRetriever(BaseRetriever):
     fetch_k: int = 40
     lambda_mult: float = 0.5
     embeddings: Embeddings | None = None
+    mode: SearchMode = SearchMode.HYBRID
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         hits = search_book(self.user_id, self.book_id, query, self.k, first_chapter=self.first_chapter,
                            last_chapter=self.last_chapter, use_mmr=self.use_mmr, fetch_k=self.fetch_k,
-                           lambda_mult=self.lambda_mult, embedder=self.embeddings)
+                           lambda_mult=self.lambda_mult, embedder=self.embeddings, mode=self.mode)
         return [hit.as_document() for hit in hits]

@@ -8,9 +8,9 @@ from decimal import Decimal
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import ARRAY, BigInteger, Boolean, CHAR, ForeignKey, Identity, Numeric, String, Text
+from sqlalchemy import ARRAY, BigInteger, Boolean, CHAR, Computed, ForeignKey, Identity, Numeric, String, Text
 from sqlalchemy import text as sql_text
-from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, UUID
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -131,6 +131,9 @@ class Chapter(Base):
     text: Mapped[str] = mapped_column(Text)
     word_count: Mapped[int] = mapped_column(server_default=sql_text("0"))
     content_sha256: Mapped[str] = mapped_column(CHAR(64))
+    merge_seams: Mapped[list[Any]] = mapped_column(
+        JSONB, server_default=sql_text("'[]'"),
+        comment="where merges joined chapters into this one: [{at, heading, title}], so a split there restores them")
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -149,6 +152,9 @@ class Chunk(Base):
     text: Mapped[str] = mapped_column(Text)
     embedding: Mapped[Any | None] = mapped_column(
         Vector(), comment="any width: every chunk of a book has books.embedding_dim numbers (searches never cross books)")
+    search_vector: Mapped[Any | None] = mapped_column(
+        TSVECTOR, Computed("to_tsvector('english'::regconfig, text)", persisted=True),
+        comment="the chunk's words (english stemming), for the words half of hybrid search")
     created_at: Mapped[datetime] = _now()
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core.errors import ConfigurationError
 from core.index import delete_chapter_chunks, store_chunks
 from core.ingest.chunking import ChunkSpan, chunk_text
-from core.retrieval import BookRetriever, Scope, Strategy, nearest_chunks, search_book
+from core.retrieval import BookRetriever, Scope, SearchMode, Strategy, nearest_chunks, search_book
 from db.engine import unit_of_work
 from db.models import Book, Chapter, Chunk
 
@@ -202,3 +202,66 @@ def test_real_model_finds_the_passage_about_its_query(writer_a):
                      vectors=vectors)
     hits = search_book(writer_a.id, book.id, "a boat leaving port in the morning", k=4)
     assert len(hits) == 4 and hits[0].text == texts[0]
+
+
+class FixedEmbeddings(Embeddings):
+    """Deterministic fake whose every query points along one axis, whatever its words."""
+
+    def __init__(self, axis: int):
+        self.axis = axis
+
+    def embed_query(self, text: str) -> list[float]:
+        return basis(self.axis).tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self.embed_query(t) for t in texts]
+
+
+QUOTE = "You must create a female for me, with whom I can live in the interchange of sympathies."
+
+
+def test_hybrid_search_finds_a_quoted_line_that_meaning_alone_misses(writer_a):
+    texts = passages(30)
+    texts[25] = QUOTE
+    book_id = add_book(writer_a, [texts[:15], texts[15:]])
+    pointing_elsewhere = FixedEmbeddings(0)
+    meaning = search_book(writer_a.id, book_id, "create a female", k=5, embedder=pointing_elsewhere,
+                          mode=SearchMode.MEANING)
+    assert QUOTE not in [h.text for h in meaning] and meaning[0].text == "p0 passage text."
+    hybrid = search_book(writer_a.id, book_id, "create a female", k=5, embedder=pointing_elsewhere)
+    assert hybrid[0].text == QUOTE and hybrid[0].chapter_number == 2  # found by both lists, so it leads
+    assert hybrid[1].text == "p0 passage text." and len({h.chunk_id for h in hybrid}) == 5
+    words = search_book(writer_a.id, book_id, '"create a female"', k=5, mode=SearchMode.WORDS)
+    assert [h.text for h in words] == [QUOTE]  # stemmed phrase match, nothing else holds those words
+    assert search_book(writer_a.id, book_id, "creating females", k=5, mode=SearchMode.WORDS)[0].text == QUOTE
+    assert search_book(writer_a.id, book_id, "the rhinoceros", k=5, mode=SearchMode.WORDS) == []
+
+
+def test_chunks_holding_every_word_rank_before_chunks_holding_some(writer_a):
+    texts = ["A female walked by.", "She would create nothing.", "Create a female, he said.", "Nothing here."]
+    book_id = add_book(writer_a, [texts])
+    words = search_book(writer_a.id, book_id, "create female", k=5, mode=SearchMode.WORDS)
+    assert [h.text for h in words][0] == "Create a female, he said."
+    assert sorted(h.text for h in words[1:]) == ["A female walked by.", "She would create nothing."]
+
+
+def test_hybrid_search_stays_inside_one_book_its_chapter_range_and_its_writer(writer_a, writer_b):
+    mine = add_book(writer_a, [passages(5, "a"), [QUOTE] + passages(4, "b")])
+    other_book = add_book(writer_a, [[QUOTE, QUOTE]])
+    theirs = add_book(writer_b, [[QUOTE]])
+    hits = search_book(writer_a.id, mine, "female", k=20, embedder=FixedEmbeddings(0))
+    assert len(hits) == 10 and [h.text for h in hits].count(QUOTE) == 1  # every chunk of the book, once
+    assert all(h.chunk_id not in {o.chunk_id for o in search_book(writer_a.id, other_book, "female", k=5,
+                                                                  embedder=FixedEmbeddings(0))} for h in hits)
+    first_only = search_book(writer_a.id, mine, "female", k=20, last_chapter=1, embedder=FixedEmbeddings(0))
+    assert {h.chapter_number for h in first_only} == {1} and QUOTE not in [h.text for h in first_only]
+    assert search_book(writer_b.id, mine, "female", k=5, embedder=FixedEmbeddings(0)) == []
+    assert search_book(writer_a.id, theirs, "female", k=5, mode=SearchMode.WORDS) == []
+
+
+def test_the_retriever_searches_by_words_too(writer_a):
+    texts = passages(12)
+    texts[9] = QUOTE
+    book_id = add_book(writer_a, [texts])
+    retriever = BookRetriever(user_id=writer_a.id, book_id=book_id, k=2, embeddings=FixedEmbeddings(0))
+    assert retriever.invoke("a female companion")[0].page_content == QUOTE
