@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from pgvector.sqlalchemy import Vector
-from sqlalchemy import ARRAY, BigInteger, Boolean, CHAR, Computed, ForeignKey, Identity, Numeric, String, Text
+from sqlalchemy import ARRAY, BigInteger, Boolean, CHAR, Computed, ForeignKey, Identity, LargeBinary, Numeric, String, Text
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -202,6 +202,11 @@ class Character(Versioned, Provenance, Base):
     image_url: Mapped[str | None] = mapped_column(Text)
     image_generation_prompt: Mapped[str | None] = mapped_column(Text)
     image_metadata: Mapped[dict[str, Any]] = _json("{}")
+    mention_count: Mapped[int] = mapped_column(server_default=sql_text("0"))
+    dialogue_count: Mapped[int] = mapped_column(server_default=sql_text("0"))
+    chapter_count: Mapped[int] = mapped_column(server_default=sql_text("0"))
+    importance_rank: Mapped[int | None] = mapped_column(
+        comment="1 = the most important character of the book (mentions, dialogue, chapters present)")
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -212,7 +217,11 @@ class Portrait(Versioned, Base):
     character_key: Mapped[uuid.UUID]
     book_id: Mapped[uuid.UUID] = _book()
     user_id: Mapped[uuid.UUID] = _owner()
-    image_path: Mapped[str] = mapped_column(Text)
+    image_path: Mapped[str | None] = mapped_column(Text)
+    image_data: Mapped[bytes | None] = mapped_column(
+        LargeBinary, comment="the image itself: a provider URL expires, the bytes do not")
+    mime_type: Mapped[str | None] = mapped_column(String(50))
+    is_current: Mapped[bool] = mapped_column(server_default=sql_text("false"))
     prompt: Mapped[str | None] = mapped_column(Text)
     provider: Mapped[str] = mapped_column(String(50))
     model_used: Mapped[str | None] = mapped_column(String(100))
@@ -325,4 +334,20 @@ class CacheEntry(Base):
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     value: Mapped[dict[str, Any]] = mapped_column(JSONB)
     expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = _now()
+
+
+class NlpAnnotation(Base):
+    """spaCy's reading of one chapter text, so an unchanged chapter is never parsed twice."""
+
+    __tablename__ = "nlp_annotations"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    book_id: Mapped[uuid.UUID] = _book()
+    user_id: Mapped[uuid.UUID] = _owner()
+    content_hash: Mapped[str] = mapped_column(
+        CHAR(64), comment="sha256 of the chapter text: an edited chapter is read again, the others are not")
+    pipeline: Mapped[str] = mapped_column(
+        String(120), comment="spaCy model, spaCy and annotation versions that produced the row")
+    words: Mapped[int]
+    annotations: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _now()
