@@ -41,15 +41,15 @@ def truth_books() -> list[str]:
 def test_real_book_chapters_match_truth(name: str) -> None:
     expected = json.loads(TRUTH_FILE.read_text())[name]["chapters"]
     book = parse_book(name, (CORPUS / name).read_bytes(), max_bytes=50_000_000, max_words=5_000_000)
-    found = [{"heading": c.heading, "starts_with": first_words(c.text)} for c in book.chapters]
+    found = [{"heading": c.heading, "starts_with": first_words(c.text)} for c in book.story_chapters]
     assert found == expected
 
 
 def test_real_books_have_titles_authors_and_clean_ends() -> None:
     book = parse_book("little_women.txt", (CORPUS / "little_women.txt").read_bytes(), max_bytes=10**8, max_words=10**7)
     assert (book.title, book.author) == ("Little Women", "Louisa May Alcott")
-    assert book.chapters[0].title == "Chapter One: Playing Pilgrims"
-    assert book.chapters[-1].title == "Chapter Forty-Seven: Harvest Time"
+    assert book.story_chapters[0].title == "Chapter One: Playing Pilgrims"
+    assert book.story_chapters[-1].title == "Chapter Forty-Seven: Harvest Time"
     assert "Gutenberg" not in book.chapters[-1].text
     assert all("\n\n\n" not in chapter.text for chapter in book.chapters)
 
@@ -122,11 +122,11 @@ def test_text_without_gutenberg_markers_is_untouched() -> None:
 
 def split(text: str, **options):
     """Split text and return (headings, titles, first words of each chapter)."""
-    result = split_chapters(text, **options)
+    chapters = split_chapters(text, **options).story_chapters
     return (
-        [c.heading for c in result.chapters],
-        [c.title for c in result.chapters],
-        [first_words(c.text, 3) for c in result.chapters],
+        [c.heading for c in chapters],
+        [c.title for c in chapters],
+        [first_words(c.text, 3) for c in chapters],
     )
 
 
@@ -194,8 +194,10 @@ def test_prologue_inside_a_sentence_is_not_a_heading() -> None:
 def test_bare_roman_numerals_with_titles_in_a_collection() -> None:
     stories = "\n\n".join(f"{n}.\n\nTHE {name} STORY\n\n{prose(i)}" for i, (n, name) in enumerate([("I", "FIRST"), ("II", "SECOND"), ("III", "THIRD")], 1))
     headings, titles, starts = split(f"A COLLECTION\n\n{stories}\n")
-    assert headings == ["I.", "II.", "III."]
+    # The title line under the numeral names the story, and the story's text starts after it.
+    assert headings == ["I.\nTHE FIRST STORY", "II.\nTHE SECOND STORY", "III.\nTHE THIRD STORY"]
     assert titles == ["I: The First Story", "II: The Second Story", "III: The Third Story"]
+    assert starts == ["It was 1", "It was 2", "It was 3"]
 
 
 def test_lone_word_i_in_dialogue_is_not_a_heading() -> None:
@@ -220,7 +222,8 @@ def test_part_and_volume_restarts_keep_reading_order() -> None:
         f"VOLUME II\n\nCHAPTER I\n\n{prose(3)}\n\nCHAPTER II\n\n{prose(4)}\n"
     )
     headings, titles, starts = split(text)
-    assert headings == ["CHAPTER I", "CHAPTER II", "CHAPTER I", "CHAPTER II"]
+    # The part heading is kept with the first chapter it opens.
+    assert headings == ["VOLUME I\nCHAPTER I", "CHAPTER II", "VOLUME II\nCHAPTER I", "CHAPTER II"]
     assert titles == ["Volume I, Chapter I", "Volume I, Chapter II", "Volume II, Chapter I", "Volume II, Chapter II"]
     assert starts == ["It was 1", "It was 2", "It was 3", "It was 4"]
 
@@ -229,7 +232,7 @@ def test_part_headings_with_worded_numbers_and_continuous_chapters() -> None:
     text = f"PART ONE\n\nChapter 1\n\n{prose(1)}\n\nPART TWO\n\nChapter 2\n\n{prose(2)}\n"
     headings, titles, _ = split(text)
     # Chapters numbered straight through need no part in their titles.
-    assert (headings, titles) == (["Chapter 1", "Chapter 2"], ["Chapter 1", "Chapter 2"])
+    assert (headings, titles) == (["PART ONE\nChapter 1", "PART TWO\nChapter 2"], ["Chapter 1", "Chapter 2"])
 
 
 def test_part_restart_titles_use_the_printed_part_number() -> None:
@@ -239,9 +242,11 @@ def test_part_restart_titles_use_the_printed_part_number() -> None:
 
 def test_illustration_markers_do_not_break_headings() -> None:
     text = f"[Illustration]\nCHAPTER I.\n\n[Illustration: A long\ncaption here]\n\n{prose(1)}\n\n[Illustration]\n\nCHAPTER II.\n\n{prose(2)}\n"
-    headings, _, starts = split(text)
-    assert headings == ["CHAPTER I.", "CHAPTER II."]
-    assert starts == ["It was 1", "It was 2"]
+    chapters = split_chapters(text).story_chapters
+    assert [c.heading for c in chapters] == ["CHAPTER I.", "CHAPTER II."]
+    # A caption is text of the chapter it sits in; a bare marker holds no words.
+    assert chapters[0].text.startswith("[Illustration: A long caption here]\n\nIt was 1")
+    assert chapters[1].text.startswith("It was 2") and "[Illustration]" not in chapters[0].text
 
 
 def test_markdown_headings() -> None:
@@ -251,10 +256,11 @@ def test_markdown_headings() -> None:
     assert starts == ["It was 1", "It was 2"]
 
 
-def test_back_matter_after_the_last_chapter_is_left_out() -> None:
+def test_back_matter_after_the_last_chapter_is_kept_apart() -> None:
     text = f"Chapter 1\n\n{prose(1)}\n\nChapter 2\n\n{prose(2)}\n\nFOOTNOTES:\n\n[1] A note.\n"
     result = split_chapters(text)
-    assert "A note" not in result.chapters[-1].text
+    assert "A note" not in result.story_chapters[-1].text
+    assert [(c.kind, c.heading, c.text) for c in result.chapters[2:]] == [("back_matter", "FOOTNOTES:", "[1] A note.")]
 
 
 def test_paragraphs_are_unwrapped_and_separated_by_one_blank_line() -> None:
@@ -326,7 +332,7 @@ def _shaped_book(headings: list[str], *, contents: bool) -> str:
 @pytest.mark.parametrize("contents", [False, True])
 @pytest.mark.parametrize("headings, titles", [
     (["I. A SCANDAL IN BOHEMIA", "II. THE RED-HEADED LEAGUE", "III. A CASE OF IDENTITY"],
-     ["I: A Scandal in Bohemia", "II: The Red-headed League", "III: A Case of Identity"]),
+     ["I: A Scandal in Bohemia", "II: The Red-Headed League", "III: A Case of Identity"]),
     (["Book the First--Recalled to Life\n\nI. The Period", "II. The Mail",
       "Book the Second--the Golden Thread\n\nI. Five Years Later", "II. A Sight"],
      ["Book the First, I: The Period", "Book the First, II: The Mail", "Book the Second, I: Five Years Later",
@@ -341,5 +347,5 @@ def _shaped_book(headings: list[str], *, contents: bool) -> str:
 def test_common_heading_shapes_with_or_without_a_contents_list(headings, titles, contents):
     split = split_chapters(_shaped_book(headings, contents=contents))
     assert split.split_method == "headings"
-    assert [chapter.title for chapter in split.chapters] == titles
-    assert all(chapter.text.startswith("She walked") for chapter in split.chapters)
+    assert [chapter.title for chapter in split.story_chapters] == titles
+    assert all(chapter.text.startswith("She walked") for chapter in split.story_chapters)

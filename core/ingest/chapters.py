@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass
 
-from core.ingest import ChapterText
+from core.ingest import BACK_MATTER, CHAPTER, FRONT_MATTER, ChapterText
 from core.ingest.numbers import read_leading_number, roman_to_int
 
 # Under this many words, a heading's body is a table-of-contents entry, not a chapter.
@@ -30,11 +30,26 @@ _STORY_SECTIONS = re.compile(
     r"^(?P<word>PROLOGUE|Prologue|EPILOGUE|Epilogue|INTERLUDE|Interlude|AFTERWORD|Afterword"
     r"|POSTSCRIPT|Postscript|CONCLUSION|Conclusion)(?:\s*[.:\-–—]\s*(?P<title>.*))?\.?$"
 )
-# Sections around the story: they end the last chapter but are not chapters themselves.
+# Sections around the story: after the last chapter they start back matter (kept, not a chapter).
 _BACK_MATTER = re.compile(
-    r"^(APPENDIX|Appendix|NOTES|Notes|FOOTNOTES:?|Footnotes:?|GLOSSARY|Glossary|INDEX|Index"
-    r"|TRANSCRIBER'?S NOTES?:?|Transcriber'?s [Nn]otes?:?|BIBLIOGRAPHY|Bibliography"
-    r"|ACKNOWLEDG(E)?MENTS|Acknowledg(e)?ments|ABOUT THE AUTHOR|About the Author)\b.{0,40}$"
+    r"^(APPENDIX|Appendix|NOTES|Notes|ENDNOTES|Endnotes|FOOTNOTES|Footnotes|GLOSSARY|Glossary|INDEX|Index"
+    r"|TRANSCRIBER'?S NOTES?|Transcriber'?s [Nn]otes?|BIBLIOGRAPHY|Bibliography"
+    r"|ACKNOWLEDG(E)?MENTS|Acknowledg(e)?ments|ABOUT THE AUTHOR|About the Author)(?P<rest>\W.{0,60})?$"
+)
+# Labels of front and back matter, whole ("Contents") or as the start of a label ("List of Plates").
+_MATTER_LABELS = {
+    "cover", "title", "title page", "titlepage", "half title", "half-title", "contents", "table of contents",
+    "index", "notes", "endnotes", "footnotes", "illustrations", "plates", "copyright", "imprint", "colophon",
+    "dedication", "epigraph", "epigraphs", "preface", "foreword", "introduction", "prefatory note", "glossary",
+    "bibliography", "acknowledgements", "acknowledgments", "licence", "license", "frontispiece", "errata",
+}
+_MATTER_LABEL_START = re.compile(
+    r"^(?:list of (?:illustrations|plates|figures|maps)|transcriber'?s?\s+notes?|(?:author|editor|translator|publisher)"
+    r"'?s?\s+(?:note|preface|introduction)|(?:preface|introduction|foreword) (?:to|by)\b|notes? (?:to|on) the reader"
+    r"|a note on\b|also by\b|other (?:books|works) by\b|praise for\b|about the (?:author|book|e-?book|edition)"
+    r"|appendix|appendices|(?:end|foot)?notes (?:to|on)\b|index (?:of|to)\b|the full project gutenberg|project gutenberg"
+    r"|dedicat|acknowledg|copyright|licen[cs]e\b|illustration\b|plate\b)",
+    re.IGNORECASE,
 )
 _BARE_ROMAN = re.compile(r"^(?P<number>[IVXLC]+)\.?$")
 _BARE_ARABIC = re.compile(r"^(?P<number>\d{1,3})\.?$")
@@ -42,18 +57,27 @@ _BARE_ARABIC = re.compile(r"^(?P<number>\d{1,3})\.?$")
 _NUMBERED_TITLE = re.compile(r"^(?P<number>[IVXLC]+|\d{1,3})\.\s+(?P<title>[A-Z\"'“‘][^.!?]{0,80}[.!?]?)$")
 _MARKDOWN_HEADING = re.compile(r"^(?P<hashes>#{1,6})\s+(?P<title>.+?)\s*#*$")
 _SCENE_BREAK = re.compile(r"^(?:[*#~•·◆◇❖✦§=+_\-]\s*){1,15}$")
-_ILLUSTRATION = re.compile(r"^[ \t]*\[Illustration[^\]]*\][ \t]*$", re.MULTILINE | re.IGNORECASE)
+_ILLUSTRATION = re.compile(r"^[ \t]*\[Illustration(?P<caption>[^\]]*)\][ \t]*$", re.MULTILINE | re.IGNORECASE)
+_ATTRIBUTION = re.compile(r"^(?:—|–|--|-)\s*\S")
 _TITLE_SEPARATOR = re.compile(r"^\s*[.:\-–—)]+\s*|^\s{2,}")
-_MINOR_WORDS = {"a", "an", "and", "as", "at", "but", "by", "for", "in", "of", "on", "or", "the", "to", "with"}
+_MINOR_WORDS = {"a", "an", "and", "as", "at", "but", "by", "for", "in", "nor", "of", "on", "or", "the", "to", "with"}
+# Words that are Roman numerals in shape but English words in a title.
+_NOT_NUMERALS = {"i", "mix", "li", "di", "mi", "vi", "cd", "dc", "mc"}
+
 
 
 @dataclass(frozen=True)
 class ChapterSplit:
-    """Chapters found in a text, the rule that found them, and notes for the writer."""
+    """Sections found in a text (chapters and matter, in reading order), the rule that found them, and notes."""
 
     chapters: list[ChapterText]
     split_method: str
     notes: list[str]
+
+    @property
+    def story_chapters(self) -> list[ChapterText]:
+        """The chapters of the story, without the front and back matter."""
+        return [chapter for chapter in self.chapters if chapter.kind == CHAPTER]
 
 
 @dataclass(frozen=True)
@@ -70,19 +94,38 @@ class _Heading:
 
 
 def split_chapters(text: str, *, markdown: bool = False) -> ChapterSplit:
-    """Split a book's text (licence already stripped) into chapters in reading order."""
-    stripped = [line.strip() for line in _ILLUSTRATION.sub("", text).split("\n")]
+    """Split a book's text (licence already stripped) into chapters and front/back matter, in reading order."""
+    stripped = [line.strip() for line in _ILLUSTRATION.sub(_caption_paragraph, text).split("\n")]
     headings = _find_headings(stripped, markdown=markdown)
     chapters_found = [h for h in headings if h.kind in ("chapter", "story", "bare", "markdown")]
     if chapters_found:
-        return ChapterSplit(_build_chapters(stripped, headings), "headings", _heading_notes(stripped, headings))
+        return ChapterSplit(_build_sections(stripped, headings), "headings", [])
     return _split_without_headings(stripped)
+
+
+def _caption_paragraph(match: re.Match) -> str:
+    """Keep an illustration's caption as a paragraph of its own; a bare [Illustration] marker holds no words."""
+    caption = " ".join(match.group("caption").split())
+    return f"\n[Illustration{caption}]\n" if caption else ""
 
 
 def is_heading_line(line: str) -> bool:
     """Whether a single line reads as a chapter, story-section or part heading."""
     heading = _read_heading([line.strip()], 0)
     return heading is not None and heading.kind in ("chapter", "story", "division")
+
+
+def is_division_line(line: str) -> bool:
+    """Whether a line reads as a part, book or volume heading ("Part Two", "Book the First--Recalled")."""
+    heading = _read_heading([line.strip()], 0)
+    return heading is not None and heading.kind == "division"
+
+
+def is_matter_label(label: str) -> bool:
+    """Whether a heading or contents label names front or back matter (title page, preface, index, licence...)."""
+    normalised = re.sub(r"\s+", " ", re.sub(r"^[\W_]+|[\W_]+$", "", label.strip().lower()))
+    normalised = normalised.removeprefix("the ")
+    return normalised in _MATTER_LABELS or bool(_MATTER_LABEL_START.match(normalised))
 
 
 def display_title_for_heading(line: str) -> str:
@@ -143,8 +186,9 @@ def _read_heading(stripped: list[str], index: int) -> _Heading | None:
     if story_match:
         word = story_match.group("word").capitalize()
         return _Heading(index, "story", word.lower(), None, line, word, _tidy_title(story_match.group("title") or ""))
-    if _BACK_MATTER.match(line):
-        return _Heading(index, "back", "back", None, line, line, "")
+    back_match = _BACK_MATTER.match(line)
+    if back_match and _reads_as_title_rest(back_match.group("rest") or ""):
+        return _Heading(index, "back", "back", None, line, _tidy_title(line), "")
     bare_match = _BARE_ROMAN.match(line) or _BARE_ARABIC.match(line)
     followed_by_blank = index + 1 >= len(stripped) or not stripped[index + 1]
     if bare_match and followed_by_blank:
@@ -158,6 +202,15 @@ def _read_heading(stripped: list[str], index: int) -> _Heading | None:
             return _Heading(index, "bare", "bare", number[0], line, titled_match.group("number"),
                             _tidy_title(titled_match.group("title").rstrip(".")))
     return None
+
+
+def _reads_as_title_rest(rest: str) -> bool:
+    """Whether what follows "Notes"/"Index"/"Appendix" on a line is a heading's tail, not a sentence's."""
+    words = re.sub(r"^[\s.:\-–—]+", "", rest).rstrip(" .:").split()
+    if rest.rstrip()[-1:] in ",;?!":
+        return False
+    # "Notes to Chapter I", "Appendix A: The Letters"; not "Notes were passed under the door."
+    return all(not word[0].isalpha() or word[0].isupper() or word.lower() in _MINOR_WORDS for word in words)
 
 
 def _read_keyword_heading(index: int, line: str, match: re.Match) -> _Heading | None:
@@ -204,20 +257,42 @@ def _display_number(printed: str) -> str:
 def _tidy_title(title: str) -> str:
     """Turn a printed title into a display title: trims dots and page numbers, unshouts capitals."""
     title = re.sub(r"[\s.]*\d*$", "", title.strip()) if re.search(r"\.{3,}\s*\d*$", title) else title.strip()
-    title = title.rstrip(".").strip()
+    title = " ".join(title.rstrip(".").split())
     if title.isupper():
-        words = title.lower().split()
-        title = " ".join(_unshout(word, first=position == 0) for position, word in enumerate(words))
+        title = title_case(title)
     return title
 
 
-def _unshout(word: str, *, first: bool) -> str:
-    """Case one lowered word of a shouted title: minor words small, Roman numerals large."""
-    if roman_to_int(word.strip(".,;:!?")):
+def title_case(text: str) -> str:
+    """Title-case shouted text: Roman numerals stay capitals, minor words stay small unless they start a phrase."""
+    words = text.lower().split()
+    cased = []
+    for position, word in enumerate(words):
+        # After "II." or "Part One:" a new phrase starts, so its first word is capitalised.
+        starts_phrase = position == 0 or words[position - 1][-1:] in ".:;!?—–-" or words[position - 1] in ("—", "–")
+        cased.append(_case_word(word, starts_phrase=starts_phrase))
+    return " ".join(cased)
+
+
+def _case_word(word: str, *, starts_phrase: bool) -> str:
+    """Case one lowered word of a title; hyphenated parts are cased one by one ("Red-Headed", "Hide-and-Seek")."""
+    bare = word.strip(".,;:!?()[]\"'“”‘’")
+    if bare not in _NOT_NUMERALS and roman_to_int(bare) or bare == "i" and starts_phrase:
         return word.upper()
-    if not first and word in _MINOR_WORDS:
-        return word
-    return word[:1].upper() + word[1:]
+    parts = word.split("-")
+    cased = []
+    for index, part in enumerate(parts):
+        minor = part in _MINOR_WORDS and not (starts_phrase and index == 0)
+        cased.append(part if minor else _capitalise(part))
+    return "-".join(cased)
+
+
+def _capitalise(word: str) -> str:
+    """Capitalise the first letter of a word, past any opening quote or bracket."""
+    for index, char in enumerate(word):
+        if char.isalpha():
+            return word[:index] + char.upper() + word[index + 1:]
+    return word
 
 
 def _markdown_headings(stripped: list[str]) -> list[_Heading]:
@@ -245,21 +320,33 @@ def _body_word_counts(stripped: list[str], headings: list[_Heading]) -> list[int
 
 
 def _drop_table_of_contents(stripped: list[str], headings: list[_Heading]) -> list[_Heading]:
-    """Drop runs of chapter headings with almost no text under them: a table of contents."""
+    """Drop a contents list: chapter headings with almost no text under them, before the story, announcing it."""
     counts = _body_word_counts(stripped, headings)
-    tiny = [h.kind not in ("division", "back") and count < TOC_ENTRY_MAX_WORDS for h, count in zip(headings, counts)]
     chapter_positions = [i for i, h in enumerate(headings) if h.kind not in ("division", "back")]
+    tiny = {i for i in chapter_positions if counts[i] < TOC_ENTRY_MAX_WORDS}
+    # A contents list comes before the story, so short chapters after the first full one are chapters.
+    first_full = next((i for i in chapter_positions if i not in tiny), len(headings))
     dropped: set[int] = set()
     # Parts and back-matter lines sit inside a contents list too, so they do not break a run.
     for previous, current in zip(chapter_positions, chapter_positions[1:]):
-        if tiny[previous] and tiny[current]:
+        if previous > first_full:
+            break
+        if previous in tiny and current in tiny:
             dropped.update({previous, current})
-        elif tiny[previous] and _same_number(headings[previous], headings[current]):
+        elif previous in tiny and _same_number(headings[previous], headings[current]):
             dropped.add(previous)  # a contents entry, repeated by the chapter it announces
-    if dropped:
-        last_dropped = max(dropped)
-        dropped.update(i for i in range(last_dropped) if headings[i].kind in ("division", "back"))
+    # The entries must be announced again by the headings after them, or they are short chapters.
+    kept_keys = {_entry_key(h) for i, h in enumerate(headings) if i not in dropped and i > max(dropped, default=-1)}
+    if not dropped or not any(_entry_key(headings[i]) in kept_keys for i in dropped):
+        return headings
+    last_dropped = max(dropped)
+    dropped.update(i for i in range(last_dropped) if headings[i].kind in ("division", "back"))
     return [h for i, h in enumerate(headings) if i not in dropped]
+
+
+def _entry_key(heading: _Heading) -> tuple:
+    """What a contents entry and the heading it announces share: the numbered series, or the label."""
+    return (heading.series, heading.number) if heading.number is not None else (heading.series, heading.label.lower())
 
 
 def _same_number(first: _Heading, second: _Heading) -> bool:
@@ -293,27 +380,64 @@ def _drop_inner_back_matter(headings: list[_Heading]) -> list[_Heading]:
     return [h for h in headings if h.kind != "back" or h.line > last_chapter]
 
 
-def _build_chapters(stripped: list[str], headings: list[_Heading]) -> list[ChapterText]:
-    """Cut the text at the headings and give each chapter its display title."""
+def _build_sections(stripped: list[str], headings: list[_Heading]) -> list[ChapterText]:
+    """Cut the text at the headings: front matter, chapters with display titles, parts' own pages, back matter."""
     restarts = _numbering_restarts(headings)
-    chapters = []
+    sections = _front_matter(stripped[:headings[0].line])
     division: _Heading | None = None
-    pending_division: _Heading | None = None
+    division_lines: list[str] = []  # a part heading (and its title line) with no text of its own
+    seen_chapter = False
     ends = [h.line for h in headings[1:]] + [len(stripped)]
     for heading, end in zip(headings, ends):
-        if heading.kind == "division":
-            pending_division = heading
-            continue
-        if heading.kind == "back":
-            continue
-        if pending_division is not None:
-            division, pending_division = pending_division, None
         body = stripped[heading.line + 1:end]
-        title = _display_title(heading, body)
+        if heading.kind == "division":
+            division = heading
+            title_line = _title_line_after_heading(body)
+            if _paragraph_count(body) <= (1 if title_line else 0):
+                division_lines = [heading.printed, *([title_line] if title_line else [])]
+            else:  # a part with a page of its own (an epigraph, an argument): kept, not a chapter
+                label = f"{heading.label}: {heading.title}" if heading.title else heading.label
+                sections.append(ChapterText(heading.printed, label, _paragraphs(body), FRONT_MATTER))
+                division_lines = []
+            continue
+        if heading.kind == "back" or heading.kind == "markdown" and is_matter_label(heading.label):
+            kind = BACK_MATTER if seen_chapter else FRONT_MATTER
+            sections.append(ChapterText("\n".join([*division_lines, heading.printed]), heading.label,
+                                        _paragraphs(body), kind))
+            division_lines = []
+            continue
+        printed = [*division_lines, heading.printed]
+        division_lines = []
+        title = heading.title
+        if heading.kind == "bare" and not title:
+            # A collection's "IV." then "THE STORM": the title line names the story; the text starts after it.
+            title_index = _title_line_index(body)
+            if title_index is not None:
+                title = _tidy_title(body[title_index])
+                printed.append(body[title_index])
+                body = body[title_index + 1:]
+        title = _display_title(heading, title, body)
         if restarts and division is not None:
             title = f"{division.label}, {title}"
-        chapters.append(ChapterText(heading=heading.printed, title=title, text=_paragraphs(body)))
-    return chapters
+        sections.append(ChapterText("\n".join(printed), title, _paragraphs(body), CHAPTER))
+        seen_chapter = True
+    if division_lines:  # a part heading after the last chapter: its words stay visible
+        sections.append(ChapterText("\n".join(division_lines), _tidy_title(division_lines[0]), "", BACK_MATTER))
+    return sections
+
+
+def _front_matter(lines: list[str]) -> list[ChapterText]:
+    """Cut the text before the first chapter at its matter labels ("CONTENTS", "PREFACE"): kept, not chapters."""
+    sections: list[ChapterText] = []
+    heading, start = "", 0
+    for index, line in enumerate(lines):
+        if _stands_alone(lines, index) and len(line.split()) <= 8 and is_matter_label(line):
+            sections.append(ChapterText(heading, _tidy_title(heading) or "Front matter",
+                                        _paragraphs(lines[start:index]), FRONT_MATTER))
+            heading, start = line, index + 1
+    sections.append(ChapterText(heading, _tidy_title(heading) or "Front matter", _paragraphs(lines[start:]),
+                                FRONT_MATTER))
+    return [section for section in sections if section.heading or section.text]
 
 
 def _numbering_restarts(headings: list[_Heading]) -> bool:
@@ -328,22 +452,32 @@ def _numbering_restarts(headings: list[_Heading]) -> bool:
     return False
 
 
-def _display_title(heading: _Heading, body: list[str]) -> str:
+def _display_title(heading: _Heading, title: str, body: list[str]) -> str:
     """Title for display: the label plus a title from the heading line or the line after it."""
     if heading.kind == "markdown":
         return heading.label
-    title = heading.title or _title_line_after_heading(body)
+    title = title or _title_line_after_heading(body)
     return f"{heading.label}: {title}" if title else heading.label
 
 
 def _title_line_after_heading(body: list[str]) -> str:
     """Return the first line under a heading if it reads as a title (short, capitalised, alone)."""
+    index = _title_line_index(body)
+    return _tidy_title(body[index]) if index is not None else ""
+
+
+def _title_line_index(body: list[str]) -> int | None:
+    """Index of the first line under a heading if it reads as a title, else None."""
     for index, line in enumerate(body):
         if not line:
             continue
         alone = index + 1 >= len(body) or not body[index + 1]
-        return _tidy_title(line) if alone and _looks_like_title(line) else ""
-    return ""
+        following = next((later for later in body[index + 1:] if later), "")
+        # An epigraph's first line is followed by its attribution ("— Shakespeare"): not a title.
+        if alone and _looks_like_title(line) and not _ATTRIBUTION.match(following):
+            return index
+        return None
+    return None
 
 
 def _looks_like_title(line: str) -> bool:
@@ -358,6 +492,11 @@ def _looks_like_title(line: str) -> bool:
     return all(word[0].isupper() or word.lower() in _MINOR_WORDS for word in words if word[0].isalpha())
 
 
+def _paragraph_count(lines: list[str]) -> int:
+    """Count the paragraphs (runs of non-blank lines) in lines."""
+    return sum(1 for index, line in enumerate(lines) if line and (index == 0 or not lines[index - 1]))
+
+
 def _paragraphs(lines: list[str]) -> str:
     """Join wrapped lines into paragraphs separated by one blank line."""
     paragraphs, current = [], []
@@ -370,19 +509,6 @@ def _paragraphs(lines: list[str]) -> str:
     if current:
         paragraphs.append(" ".join(current))
     return "\n\n".join(paragraphs)
-
-
-def _heading_notes(stripped: list[str], headings: list[_Heading]) -> list[str]:
-    """Describe what the heading split skipped, for the writer."""
-    first_line = min(h.line for h in headings if h.kind not in ("division", "back"))
-    front_words = sum(len(line.split()) for line in stripped[:first_line])
-    notes = []
-    if front_words:
-        notes.append(f"Skipped {front_words} words before the first chapter (title page, contents, front matter).")
-    back = [h for h in headings if h.kind == "back"]
-    if back:
-        notes.append(f"Left out the back matter from “{back[0].printed}” on.")
-    return notes
 
 
 def _split_without_headings(stripped: list[str]) -> ChapterSplit:
