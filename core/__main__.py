@@ -26,7 +26,10 @@ def _account(email: str):
 def cmd_db(args: argparse.Namespace) -> int:
     from db import migrate
     if args.action == "upgrade":
-        migrate.upgrade(args.revision or "head")
+        stored = migrate.upgrade(args.revision or "head", reset_app_password=args.reset_app_password)
+        if stored:
+            print(f"Generated a password for the app's database role; it is in {stored} (readable by you only).",
+                  file=sys.stderr)
     else:
         migrate.downgrade(args.revision or "base")
     _emit({"revision": migrate.current_revision()})
@@ -34,13 +37,14 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
+    """Create an account; the password comes on stdin (never on the command line, where `ps` shows it)."""
     from core.services import accounts
-    password = args.password or accounts.generated_password()
-    account = accounts.sign_up(args.email, password, is_admin=args.admin or None, tier=Tier(args.tier))
-    if not args.password:
-        print(f"Generated password for {account.email}: {password}", file=sys.stderr)
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else accounts.generated_password()
+    account = accounts.create_account_as_operator(args.email, password, is_admin=args.admin or None,
+                                                  tier=Tier(args.tier))
+    # A generated password is shown once, in the JSON line; a given one is never echoed.
     _emit({"id": account.id, "email": account.email, "is_admin": account.is_admin, "tier": account.tier.value,
-           **({} if args.password else {"password": password})})
+           **({} if args.password_stdin else {"password": password})})
     return 0
 
 
@@ -140,6 +144,8 @@ def parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="migrate the database schema")
     db.add_argument("action", choices=["upgrade", "downgrade"])
     db.add_argument("--revision", help="target revision (default: head for upgrade, base for downgrade)")
+    db.add_argument("--reset-app-password", action="store_true",
+                    help="give the existing app role a new password (APP_DB_PASSWORD, else a generated one)")
     db.set_defaults(func=cmd_db)
 
     user = commands.add_parser("user", help="manage accounts").add_subparsers(dest="user_command", required=True)
@@ -147,7 +153,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("email")
     create.add_argument("--admin", action="store_true")
     create.add_argument("--tier", default=Tier.FREE.value, choices=[t.value for t in Tier])
-    create.add_argument("--password", help="without it, one is generated and printed")
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the password from the first line of stdin; without it one is generated and "
+                             "printed once")
     create.set_defaults(func=cmd_user_create)
 
     worker = commands.add_parser("worker", help="run a job worker in the foreground")

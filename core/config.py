@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="An external PostgreSQL ≥ 14 with `vector` (owner role: runs migrations). Unset: embedded Postgres 16 in the data directory.")
     app_database_url: str | None = Field(None, description="How the app connects as its RLS-bound role. Unset: DATABASE_URL with the user and password below.")
     app_db_role: str = Field("plotstudio_app", description="The database role the app runs as: not superuser, not owner, no BYPASSRLS.")
-    app_db_password: str = Field("plotstudio-app-dev", description="Password of that role (ignored by the embedded server, which trusts its Unix socket).")
+    app_db_password: str | None = Field(None, description="Password of that role on an external database. Unset: `db upgrade` generates one and keeps it in the data directory (mode 0600). The embedded server ignores it (it trusts its Unix socket).")
     db_pool_size: int = Field(5, description="SQLAlchemy pool size per process.")
 
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint (OpenAI, OpenRouter, Ollama, vLLM). Unset with no key: offline engine.")
@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     in_process_worker: bool = Field(True, description="Run one job worker inside the app process.")
     session_days: int = Field(30, description="How long a sign-in lasts.")
     oidc_enabled: bool = Field(False, description="Offer `st.login` single sign-on (configure `[auth]` in `.streamlit/secrets.toml`).")
+    sign_in_max_failures: int = Field(5, description="Wrong passwords an account may receive per window before sign-in to it is refused.")
+    sign_in_max_client_failures: int = Field(20, description="Wrong passwords one client (browser address) may send per window before it is refused.")
+    sign_in_window_seconds: int = Field(900, description="How long sign-in failures are counted (and a refused account or client waits).")
+    parse_memory_mb: int = Field(1024, description="Memory ceiling of the child process that reads an upload; a file needing more is refused.")
 
     @field_validator("database_url", "app_database_url")
     @classmethod
@@ -83,8 +87,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> "Settings":
         if self.environment == "production" and self.database_url and not self.app_database_url \
-                and self.app_db_password in PLACEHOLDER_SECRETS:
-            raise ValueError("APP_DB_PASSWORD is a placeholder: set a real password in production.")
+                and (self.app_db_password or "") in PLACEHOLDER_SECRETS:
+            raise ValueError("APP_DB_PASSWORD is unset or a placeholder: set a real password in production.")
         return self
 
     @property

@@ -13,6 +13,10 @@ class AccountError(PlotStudioError):
     """Sign-up or sign-in was refused: weak password, duplicate email, wrong password."""
 
 
+class LinkRequiredError(AccountError):
+    """A single-sign-on identity names the email of a password account: its password must confirm the link."""
+
+
 class NotFoundError(PlotStudioError):
     """The thing asked for does not exist or belongs to someone else."""
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
@@ -33,8 +34,27 @@ def app_url() -> str:
         return settings.app_database_url
     url = make_url(owner_url()).set(username=settings.app_db_role)
     if settings.database_url:
-        url = url.set(password=settings.app_db_password)
+        url = url.set(password=app_db_password())
     return url.render_as_string(hide_password=False)
+
+
+def app_password_file() -> Path:
+    """Where `db upgrade` keeps the app role's generated password (mode 0600) when none is set."""
+    return get_settings().data_dir / "app-db-password"
+
+
+def app_db_password() -> str:
+    """The app role's password on an external database: APP_DB_PASSWORD, else the generated one."""
+    settings = get_settings()
+    if settings.app_db_password:
+        return settings.app_db_password
+    try:
+        return app_password_file().read_text().strip()
+    except FileNotFoundError:
+        from core.errors import ConfigurationError
+
+        raise ConfigurationError("The app role has no password yet: run `python -m core db upgrade` "
+                                 "(it generates one), or set APP_DB_PASSWORD or APP_DATABASE_URL.") from None
 
 
 def libpq_conninfo(url: str) -> str:

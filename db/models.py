@@ -69,11 +69,14 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[uuid.UUID] = _id()
     email: Mapped[str] = mapped_column(Text)
-    password_hash: Mapped[str | None] = mapped_column(Text)
+    # The app role may write it but never read it: deferred, so loading a user never selects it.
+    password_hash: Mapped[str | None] = mapped_column(Text, deferred=True)
     display_name: Mapped[str | None] = mapped_column(Text)
     is_admin: Mapped[bool] = mapped_column(server_default=sql_text("false"))
     tier: Mapped[str] = mapped_column(String(20), server_default=sql_text("'FREE'"))
-    oidc_subject: Mapped[str | None] = mapped_column(Text, unique=True)
+    oidc_issuer: Mapped[str | None] = mapped_column(
+        Text, comment="single sign-on identity is (issuer, subject), never the email")
+    oidc_subject: Mapped[str | None] = mapped_column(Text)
     last_sign_in_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
@@ -351,3 +354,13 @@ class NlpAnnotation(Base):
     words: Mapped[int]
     annotations: Mapped[dict[str, Any]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _now()
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins per account and per client in the current window; only definer functions touch it."""
+
+    __tablename__ = "sign_in_throttle"
+    scope: Mapped[str] = mapped_column(String(10), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(server_default=sql_text("0"))
+    window_started_at: Mapped[datetime] = _now()

@@ -25,10 +25,26 @@ def make_writer(prefix: str = "writer"):
     return sign_up(f"{prefix}-{uuid.uuid4().hex[:8]}@example.com", "correct horse battery", is_admin=False)
 
 
-def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """`python -m core ARGS` as a script would run it: no terminal, the test's environment."""
+def make_admin(prefix: str = "admin"):
+    """A committed administrator (only the owner role can grant admin rights), with a unique email."""
+    from sqlalchemy import text
+
+    from core.services.accounts import get_account
+    from db.engine import act_as, owner_engine
+
+    user_id = uuid.uuid4()
+    with owner_engine().begin() as conn:
+        act_as(conn, user_id)
+        conn.execute(text("INSERT INTO users (id, email, is_admin) VALUES (:id, :email, true)"),
+                     {"id": user_id, "email": f"{prefix}-{user_id.hex[:8]}@example.com"})
+    return get_account(user_id)
+
+
+def run_cli(*args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """`python -m core ARGS` as a script would run it: no terminal, the test's environment, `stdin` if given."""
     result = subprocess.run([sys.executable, "-m", "core", *args], cwd=REPO, env=os.environ.copy(),
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
+                            capture_output=True, text=True, timeout=600,
+                            **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}))
     if check:
         assert result.returncode == 0, result.stderr
     return result

@@ -200,7 +200,7 @@ def test_cli_splits_each_corpus_book_exactly_as_truth_says(corpus, name):
 def test_cli_ingests_a_corpus_book_and_searches_it(database, corpus):
     truth = json.loads((corpus / "truth.json").read_text())["frankenstein.txt"]["chapters"]
     email = f"cli-{uuid.uuid4().hex[:6]}@example.com"
-    run_cli("user", "create", email, "--password", "a long enough password")
+    run_cli("user", "create", email, "--password-stdin", stdin="a long enough password\n")
     result = run_cli("ingest", str(corpus / "frankenstein.txt"), "--user", email)
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert set(summary) == {"book_id", "title", "chapters", "chunks", "seconds"}
@@ -281,7 +281,7 @@ def test_an_openai_compatible_endpoint_indexes_and_a_model_change_asks_for_a_rei
 @pytest.mark.committed
 def test_cli_refuses_a_bad_file_in_one_line_and_keeps_nothing(database, tmp_path):
     email = f"cli-{uuid.uuid4().hex[:6]}@example.com"
-    run_cli("user", "create", email, "--password", "a long enough password")
+    run_cli("user", "create", email, "--password-stdin", stdin="a long enough password\n")
     broken = tmp_path / "broken.epub"
     broken.write_bytes(b"PK\x03\x04 this is no epub")
     result = run_cli("ingest", str(broken), "--user", email, check=False)

@@ -33,6 +33,42 @@ def grant_app_role() -> None:
         f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {QUEUE_SCHEMA} TO {role}",
     ):
         op.execute(statement)
+    restrict_app_role()
+
+
+# What the app role may write in users: never is_admin or tier (app_set_user_privileges does that).
+USER_INSERTABLE = ("id", "email", "display_name")
+USER_UPDATABLE = ("display_name", "password_hash", "last_sign_in_at", "oidc_issuer", "oidc_subject")
+USER_HIDDEN = ("password_hash",)  # compared inside the database (app_sign_in_finish), never read
+
+
+def restrict_app_role() -> None:
+    """Take back what the blanket grants give too much of (issue 8); safe to run after every migration.
+
+    The migration history is read-only to the app, the users row is writable only in its harmless
+    columns, sign-in counters only through their functions, and every SECURITY DEFINER function in
+    public is executable by the app role alone (PUBLIC gets EXECUTE on new functions by default).
+    """
+    role = get_settings().app_db_role
+    bind = op.get_bind()
+    columns = set(bind.exec_driver_sql(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
+        "AND table_name = 'users'").scalars())
+    statements = [f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {role}",
+                  f"REVOKE SELECT, INSERT, UPDATE ON users FROM {role}",
+                  f"GRANT SELECT ({', '.join(sorted(columns - set(USER_HIDDEN)))}) ON users TO {role}",
+                  f"GRANT INSERT ({', '.join(c for c in USER_INSERTABLE if c in columns)}) ON users TO {role}",
+                  f"GRANT UPDATE ({', '.join(c for c in USER_UPDATABLE if c in columns)}) ON users TO {role}"]
+    if bind.exec_driver_sql("SELECT to_regclass('public.sign_in_throttle')").scalar():
+        statements.append(f"REVOKE ALL ON sign_in_throttle FROM {role}")
+    definers = bind.exec_driver_sql(
+        "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace "
+        "AND p.prosecdef").scalars()
+    for function in definers:
+        statements += [f"REVOKE EXECUTE ON FUNCTION {function} FROM PUBLIC",
+                       f"GRANT EXECUTE ON FUNCTION {function} TO {role}"]
+    for statement in statements:
+        op.execute(statement)
 
 
 def install_queue_schema() -> None:
