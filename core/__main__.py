@@ -137,6 +137,52 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_script(args: argparse.Namespace) -> int:
+    from core.services import scripts
+    account = _account(args.user)
+    job_id = scripts.start_scripts(account.id, uuid.UUID(args.book), chapter_numbers=None if args.all else [args.chapter],
+                                   style=args.style, engine=args.engine, queue=False)
+    result = _run_here(account, job_id, scripts.generate_scripts)
+    _emit({"scripts": [{key: item[key] for key in ("chapter", "script_id", "version", "style", "engine",
+                                                    "plot_enhanced", "character_enhanced", "pages", "scenes",
+                                                    "fountain")} for item in result["scripts"]]})
+    return 0
+
+
+def cmd_script_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.services import scripts
+    account = _account(args.user)
+    path = Path(args.path)
+    if not path.is_file():
+        raise PlotStudioError(f"No file at {path}.")
+    chapter = scripts.chapter_by_number(account.id, uuid.UUID(args.book), args.chapter)
+    row = scripts.import_fountain(account.id, chapter.id, path.read_bytes(), filename=path.name)
+    _emit(scripts.version_summary(account.id, row))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.services import scripts
+    account = _account(args.user)
+    book_id = uuid.UUID(args.book)
+    if args.chapter is None:
+        name, data = scripts.export_book(account.id, book_id, args.format)
+    else:
+        chapter = scripts.chapter_by_number(account.id, book_id, args.chapter)
+        versions = scripts.list_versions(account.id, chapter.id)
+        if not versions:
+            raise PlotStudioError(f"Chapter {args.chapter} has no script yet: generate or import one first.")
+        name, data = scripts.export_version(account.id, versions[0].id, args.format)
+    out = Path(args.out)
+    out.write_bytes(data)
+    _emit({"path": str(out), "format": args.format, "bytes": len(data), "suggested_name": name})
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m core", description="Plot Studio from the command line.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -190,6 +236,31 @@ def parser() -> argparse.ArgumentParser:
     purge.add_argument("--user", required=True, metavar="EMAIL")
     purge.add_argument("--wait", action="store_true", help="follow the job until it ends")
     purge.set_defaults(func=cmd_purge_cache)
+
+    script = commands.add_parser("script", help="write a chapter (or every chapter) as a screenplay")
+    script.add_argument("book", help="book id")
+    which = script.add_mutually_exclusive_group(required=True)
+    which.add_argument("--chapter", type=int, metavar="N")
+    which.add_argument("--all", action="store_true", help="every chapter, in order (one job)")
+    script.add_argument("--style", default="cinematic", help="cinematic, tv, stage or audio")
+    script.add_argument("--engine", choices=["offline", "llm"], help="default: llm when a model is configured")
+    script.add_argument("--user", required=True, metavar="EMAIL")
+    script.set_defaults(func=cmd_script)
+
+    script_import = commands.add_parser("script-import", help="import a .fountain file as a chapter's newest script")
+    script_import.add_argument("book", help="book id")
+    script_import.add_argument("--chapter", type=int, required=True, metavar="N")
+    script_import.add_argument("path", metavar="FILE.fountain")
+    script_import.add_argument("--user", required=True, metavar="EMAIL")
+    script_import.set_defaults(func=cmd_script_import)
+
+    export = commands.add_parser("export", help="a chapter's newest script, or the whole book's, as Fountain/FDX/PDF")
+    export.add_argument("book", help="book id")
+    export.add_argument("--format", required=True, choices=["fountain", "fdx", "pdf"])
+    export.add_argument("--out", required=True, metavar="PATH")
+    export.add_argument("--chapter", type=int, metavar="N", help="without it: every chapter, with a title page")
+    export.add_argument("--user", required=True, metavar="EMAIL")
+    export.set_defaults(func=cmd_export)
     return root
 
 
