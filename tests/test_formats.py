@@ -16,7 +16,7 @@ LIMITS = {"max_bytes": 5_000_000, "max_words": 1_000_000}
 
 def starts(book, count: int = 3) -> list[str]:
     """First words of each chapter's text."""
-    return [" ".join(chapter.text.split()[:count]) for chapter in book.chapters]
+    return [" ".join(chapter.text.split()[:count]) for chapter in book.story_chapters]
 
 
 # --- plain text and markdown --------------------------------------------------------------------
@@ -44,7 +44,8 @@ def test_markdown_headings_make_chapters() -> None:
     text = f"# My Novel\n\n## The Arrival\n\n{prose(1)}\n\n## The Storm\n\n{prose(2)}\n"
     book = parse_book("my-novel.md", text.encode(), **LIMITS)
     assert book.title == "My Novel"
-    assert [c.title for c in book.chapters] == ["The Arrival", "The Storm"]
+    assert [c.title for c in book.story_chapters] == ["The Arrival", "The Storm"]
+    assert [(c.kind, c.text) for c in book.chapters[:1]] == [("front_matter", "# My Novel")]
 
 
 def test_title_falls_back_to_first_line_then_filename() -> None:
@@ -59,9 +60,11 @@ def test_title_falls_back_to_first_line_then_filename() -> None:
 def test_epub_chapters_come_from_the_toc_split_at_anchors() -> None:
     book = parse_book("book.epub", make_epub(), **LIMITS)
     assert (book.title, book.author, book.split_method) == ("The Test Book", "Ann Author", "toc")
-    assert [c.heading for c in book.chapters] == ["Chapter 1", "Chapter 2", "Chapter 3"]
+    assert [c.heading for c in book.story_chapters] == ["Chapter 1", "Chapter 2", "Chapter 3"]
     assert starts(book) == ["_A note._ It", "It was 3", "It was 4"]
-    assert "\n\nIt was 2" in book.chapters[0].text and "\nNew line." in book.chapters[0].text
+    assert "\n\nIt was 2" in book.story_chapters[0].text and "\nNew line." in book.story_chapters[0].text
+    # The title page and the contents page are kept, as front matter.
+    assert [(c.kind, c.title) for c in book.chapters[:2]] == [("front_matter", "The Test Book"), ("front_matter", "Contents")]
 
 
 # --- docx ---------------------------------------------------------------------------------------
@@ -73,8 +76,9 @@ def test_docx_chapters_come_from_heading_styles() -> None:
                   ("Normal", prose(2))]
     book = parse_book("book.docx", make_docx(paragraphs, title="The Test Book", author="Ann Author"), **LIMITS)
     assert (book.title, book.author, book.split_method) == ("The Test Book", "Ann Author", "styles")
-    assert [c.title for c in book.chapters] == ["Chapter 1", "Chapter 2: The Storm"]
-    assert book.chapters[0].text.startswith("She read _Undine_ twice.")
+    assert [c.title for c in book.story_chapters] == ["Chapter 1", "Chapter 2: The Storm"]
+    assert book.story_chapters[0].text.startswith("She read _Undine_ twice.")
+    assert [(c.kind, c.text) for c in book.chapters[:1]] == [("front_matter", "The Test Book\n\nA dedication.")]
 
 
 def test_docx_without_heading_styles_uses_the_text_splitter() -> None:
@@ -150,7 +154,7 @@ def test_corrupt_epub_and_docx_are_refused() -> None:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("hello.txt", "a zip, but not a book")
-    assert "damaged" in refused("book.epub", buffer.getvalue())
+    assert "no “mimetype” entry" in refused("book.epub", buffer.getvalue())
     assert "damaged" in refused("book.docx", buffer.getvalue())
 
 

@@ -3,20 +3,21 @@
 import io
 import posixpath
 import re
+import zipfile
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from xml.etree import ElementTree
 
 from core.errors import UnreadableBookError
-from core.ingest import ChapterText, ParsedBook
-from core.ingest.chapters import display_title_for_heading, split_chapters
-
-# Under this many words a table-of-contents entry is a title page or divider, not a chapter.
-MIN_CHAPTER_WORDS = 40
-_NOT_CHAPTER_LABEL = re.compile(
-    r"^\s*(table of )?contents\b|licen[cs]e|title ?page|copyright|^\s*cover\s*$|colophon|dedication"
-    r"|^\s*also by|about the author|acknowledg|^\s*index\s*$|^\s*(foot)?notes\s*$|project gutenberg",
-    re.IGNORECASE,
+from core.ingest import BACK_MATTER, CHAPTER, FRONT_MATTER, ChapterText, ParsedBook, source_words
+from core.ingest.chapters import (
+    TOC_ENTRY_MAX_WORDS, display_title_for_heading, is_division_line, is_heading_line, is_matter_label, split_chapters,
 )
+
+# Under this many words a contents entry not labelled as a chapter is a title page, divider or plate:
+# kept as front/back matter at the ends of the book, and inside the story kept with the text before it.
+MIN_CHAPTER_WORDS = 40
+_CONTAINER_RULE = "This EPUB breaks the container rules: "
 _GUTENBERG_START = re.compile(r"\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
 _GUTENBERG_END = re.compile(r"\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
 _BLOCK_TAGS = {
@@ -48,6 +49,7 @@ class _TocEntry:
     document: str
     anchor: str
     parent: str
+    division: bool = False  # a part or volume, whose child entries are the chapters
 
 
 class _XhtmlToBlocks(HTMLParser):
@@ -136,26 +138,48 @@ def _document_blocks(html: bytes) -> tuple[list[_Block], dict[str, int]]:
     return parser.blocks, parser.anchors
 
 
+def check_container(archive: zipfile.ZipFile) -> None:
+    """Refuse an EPUB that breaks the OCF container rules, saying which rule."""
+    names = archive.namelist()
+    if "mimetype" not in names:
+        raise UnreadableBookError(_CONTAINER_RULE + "it has no “mimetype” entry, so it is not an EPUB.")
+    if names[0] != "mimetype":
+        raise UnreadableBookError(_CONTAINER_RULE + "its “mimetype” entry must come first in the archive.")
+    if archive.read("mimetype").strip() != b"application/epub+zip":
+        raise UnreadableBookError(_CONTAINER_RULE + "its “mimetype” entry must read application/epub+zip.")
+    if "META-INF/container.xml" not in names:
+        raise UnreadableBookError(_CONTAINER_RULE + "it has no META-INF/container.xml.")
+    try:
+        container = ElementTree.fromstring(archive.read("META-INF/container.xml"))
+    except ElementTree.ParseError as error:
+        raise UnreadableBookError(_CONTAINER_RULE + "its META-INF/container.xml is not well-formed XML.") from error
+    package = next((element.get("full-path") for element in container.iter() if element.tag.endswith("rootfile")), None)
+    if not package:
+        raise UnreadableBookError(_CONTAINER_RULE + "its META-INF/container.xml names no package file.")
+    if package not in names:
+        raise UnreadableBookError(_CONTAINER_RULE + f"its container.xml names {package}, which is not in the file.")
+
+
 def read_epub(data: bytes) -> ParsedBook:
-    """Read an EPUB's chapters from its spine and table of contents."""
+    """Read an EPUB's chapters (and its front and back matter) from its spine and table of contents."""
     import ebooklib  # imported here: only EPUB uploads need it
     from ebooklib import epub
 
     try:
         book = epub.read_epub(io.BytesIO(data), options={"ignore_ncx": False})
         documents = _spine_documents(book, ebooklib)
-        toc = list(_flatten_toc(book.toc, parent=""))
         title = _first_metadata(book, "title")
         author = _first_metadata(book, "creator")
+        toc = list(_toc_entries(book.toc, parent="", book_title=title or ""))
     except UnreadableBookError:
         raise
     except Exception as error:  # ebooklib and lxml raise many types for a broken book
         raise UnreadableBookError("This EPUB file is damaged and cannot be opened.") from error
-    blocks, positions = _join_documents(documents)
+    blocks, positions, document_starts = _join_documents(documents)
     start, end = _gutenberg_bounds(blocks)
-    chapters = _chapters_from_toc(blocks, positions, toc, start, end)
-    if len(chapters) >= 2:
-        return ParsedBook(title, author, chapters, "toc", [])
+    sections = _sections_from_toc(blocks, positions, document_starts, toc, start, end)
+    if sum(section.kind == CHAPTER for section in sections) >= 2:
+        return ParsedBook(title, author, sections, "toc", [])
     text = "\n\n".join(block.text for block in blocks[start:end])
     split = split_chapters(text)
     note = "The table of contents did not list the chapters: found them in the text instead."
@@ -186,37 +210,63 @@ def _nav_class():
     return EpubNav
 
 
-def _flatten_toc(entries, *, parent: str):
-    """Yield table-of-contents entries in order, nested ones after their parent."""
+def _toc_entries(entries, *, parent: str, book_title: str):
+    """Yield the entries that bound sections: nested entries are sections inside their parent, except
+    that parts and volumes (and a wrapper named as the book) open into their children."""
     for entry in entries:
         if isinstance(entry, tuple):
             section, children = entry
             label = getattr(section, "title", "") or ""
             href = getattr(section, "href", "") or ""
-            if href:
+            if not href or _opens_into_children(label, children, book_title):
+                if href:
+                    yield _toc_entry(label, href, parent, division=True)
+                yield from _toc_entries(children, parent=label, book_title=book_title)
+            else:
                 yield _toc_entry(label, href, parent)
-            yield from _flatten_toc(children, parent=label)
         elif getattr(entry, "href", None):
             yield _toc_entry(entry.title or "", entry.href, parent)
 
 
-def _toc_entry(label: str, href: str, parent: str) -> _TocEntry:
+def _opens_into_children(label: str, children, book_title: str) -> bool:
+    """Whether an entry is a part, volume or wrapper whose children are the book's chapters."""
+    if is_division_line(label) or _normalised(label) == _normalised(book_title):
+        return True
+    labels = [_entry_label(child) for child in children]
+    # "Chapter 1", "Chapter 2" under an entry: the entry is a part; "I.", "II." under a story are its sections.
+    return sum(is_heading_line(child) for child in labels) > len(labels) / 2
+
+
+def _entry_label(entry) -> str:
+    section = entry[0] if isinstance(entry, tuple) else entry
+    return getattr(section, "title", "") or ""
+
+
+def _normalised(label: str) -> str:
+    return re.sub(r"\W+", " ", label.lower()).strip()
+
+
+def _toc_entry(label: str, href: str, parent: str, *, division: bool = False) -> _TocEntry:
     """Split a TOC link into the document it names and its anchor."""
     document, _, anchor = href.partition("#")
-    return _TocEntry(re.sub(r"\s+", " ", label).strip(), posixpath.normpath(document), anchor, parent)
+    return _TocEntry(re.sub(r"\s+", " ", label).strip(), posixpath.normpath(document), anchor, parent, division)
 
 
-def _join_documents(documents: list[tuple[str, bytes]]) -> tuple[list[_Block], dict[tuple[str, str], int]]:
-    """Concatenate the documents' paragraphs; map (document, anchor) to a paragraph index."""
+def _join_documents(
+    documents: list[tuple[str, bytes]],
+) -> tuple[list[_Block], dict[tuple[str, str], int], set[int]]:
+    """Concatenate the documents' paragraphs; map (document, anchor) to a paragraph index; note where each starts."""
     blocks: list[_Block] = []
     positions: dict[tuple[str, str], int] = {}
+    starts: set[int] = set()
     for name, content in documents:
         document_blocks, anchors = _document_blocks(content)
         positions[(name, "")] = len(blocks)
+        starts.add(len(blocks))
         for anchor, index in anchors.items():
             positions[(name, anchor)] = len(blocks) + index
         blocks.extend(document_blocks)
-    return blocks, positions
+    return blocks, positions, starts
 
 
 def _gutenberg_bounds(blocks: list[_Block]) -> tuple[int, int]:
@@ -237,45 +287,104 @@ def _locate(entry: _TocEntry, positions: dict[tuple[str, str], int]) -> int | No
     return None
 
 
-def _chapters_from_toc(
-    blocks: list[_Block], positions: dict[tuple[str, str], int], toc: list[_TocEntry], start: int, end: int
+def _sections_from_toc(
+    blocks: list[_Block], positions: dict[tuple[str, str], int], document_starts: set[int], toc: list[_TocEntry],
+    start: int, end: int,
 ) -> list[ChapterText]:
-    """Cut the paragraphs at each TOC entry and keep the entries that are chapters."""
-    located = []
+    """Cut the paragraphs where contents entries start a new unit; every paragraph lands in a section."""
+    located: list[tuple[_TocEntry, int]] = []
     for entry in toc:
         index = _locate(entry, positions)
-        # Entries out of reading order (or pointing nowhere) cannot bound a chapter.
-        if index is not None and (not located or index > located[-1][1]):
+        if index is None or not _starts_unit(index, blocks, document_starts):
+            continue  # a plate, caption or page anchor inside running text stays in its chapter
+        if located and index == located[-1][1] and located[-1][0].division:
+            located[-1] = (entry, index)  # a part and its first chapter in one place: the chapter bounds it
+        elif not located or index > located[-1][1]:  # out of reading order: cannot bound a section
             located.append((entry, index))
-    chapters = []
+    units = []
     for (entry, first), (_, after) in zip(located, [*located[1:], (None, len(blocks))]):
         first, after = max(first, start), min(after, end)
-        if first >= after or _NOT_CHAPTER_LABEL.search(entry.label):
-            continue
-        chapter = _chapter_from_blocks(entry, blocks[first:after])
-        if len(chapter.text.split()) >= MIN_CHAPTER_WORDS:
-            chapters.append((entry, chapter))
-    return _prefix_repeated_titles(chapters)
+        if first < after:
+            units.append((entry, blocks[first:after], _role(entry, blocks[first:after])))
+    front = blocks[start:min(located[0][1], end)] if located else []
+    return _assemble(units, front)
+
+
+def _starts_unit(index: int, blocks: list[_Block], document_starts: set[int]) -> bool:
+    """Whether a new unit of text starts at a paragraph: a document of its own, or a heading there."""
+    if index in document_starts:
+        return True
+    return index < len(blocks) and (blocks[index].is_heading or is_heading_line(blocks[index].text))
+
+
+def _role(entry: _TocEntry, blocks: list[_Block]) -> str:
+    """What a contents entry's text is: a division, matter, a minor page (title, plate) or a chapter."""
+    if entry.division:
+        return "division"
+    if is_matter_label(entry.label):
+        return "matter"
+    words = sum(source_words(block.text) for block in blocks)
+    if words < MIN_CHAPTER_WORDS and not is_heading_line(entry.label):
+        return "minor"
+    return "chapter"
+
+
+def _assemble(units: list[tuple[_TocEntry, list[_Block], str]], front: list[_Block]) -> list[ChapterText]:
+    """Turn the units into sections: chapters, matter at either end, parts' pages; minor pages join the text."""
+    chapter_units = [i for i, (_, _, role) in enumerate(units) if role == "chapter"]
+    first_chapter, last_chapter = (chapter_units[0], chapter_units[-1]) if chapter_units else (len(units), -1)
+    sections: list[ChapterText] = [_matter_section(None, front, FRONT_MATTER)] if front else []
+    chapters: list[tuple[_TocEntry, int]] = []  # (entry, index in sections) of each chapter, for part prefixes
+    part_lines: list[str] = []  # a part's heading with no page of its own, kept with its first chapter
+    for index, (entry, blocks, role) in enumerate(units):
+        words = sum(source_words(block.text) for block in blocks)
+        if role == "division" and index < last_chapter and words <= TOC_ENTRY_MAX_WORDS:
+            part_lines.extend(block.text for block in blocks)
+        elif role == "chapter":
+            chapter = _chapter_from_blocks(entry, blocks)
+            if part_lines:
+                chapter = ChapterText("\n".join([*part_lines, chapter.heading]), chapter.title, chapter.text)
+                part_lines = []
+            chapters.append((entry, len(sections)))
+            sections.append(chapter)
+        elif role in ("matter", "division") or index < first_chapter or index > last_chapter or not sections:
+            kind = FRONT_MATTER if index < last_chapter else BACK_MATTER
+            sections.append(_matter_section(entry, blocks, kind))
+        else:  # a title page or plate between chapters: its text stays with the text before it
+            previous = sections[-1]
+            text = "\n\n".join(filter(None, [previous.text, *(block.text for block in blocks)]))
+            sections[-1] = ChapterText(previous.heading, previous.title, text, previous.kind)
+    return _prefix_repeated_titles(sections, chapters)
+
+
+def _matter_section(entry: _TocEntry | None, blocks: list[_Block], kind: str) -> ChapterText:
+    """A front- or back-matter section: its first heading as printed, titled by its contents label."""
+    heading, body = (blocks[0].text, blocks[1:]) if blocks and blocks[0].is_heading else ("", blocks)
+    label = entry.label if entry else ""
+    title = display_title_for_heading(label or heading) if label or heading else "Front matter"
+    return ChapterText(heading, title, "\n\n".join(block.text for block in body), kind)
 
 
 def _chapter_from_blocks(entry: _TocEntry, blocks: list[_Block]) -> ChapterText:
-    """Make a chapter whose heading is its first heading paragraph (or the TOC label)."""
-    if blocks and blocks[0].is_heading:
+    """Make a chapter whose heading is its first heading paragraph, titled by its contents label."""
+    if blocks and (blocks[0].is_heading or is_heading_line(blocks[0].text)):
         heading, body = blocks[0].text, blocks[1:]
     else:
-        heading, body = entry.label, blocks
-    title = display_title_for_heading(entry.label or heading)
+        heading, body = "", blocks
+    # The contents label names the chapter; a first line may be an epigraph.
+    title = display_title_for_heading(entry.label or heading or "Untitled")
     return ChapterText(heading=heading, title=title, text="\n\n".join(block.text for block in body))
 
 
-def _prefix_repeated_titles(chapters: list[tuple[_TocEntry, ChapterText]]) -> list[ChapterText]:
+def _prefix_repeated_titles(sections: list[ChapterText], chapters: list[tuple[_TocEntry, int]]) -> list[ChapterText]:
     """Give titles their part ("Part Two, Chapter 1") when chapter numbers restart per part."""
-    titles = [chapter.title for _, chapter in chapters]
+    titles = [sections[index].title for _, index in chapters]
     if len(set(titles)) == len(titles):
-        return [chapter for _, chapter in chapters]
-    return [
-        ChapterText(chapter.heading, f"{display_title_for_heading(entry.parent)}, {chapter.title}", chapter.text)
-        if entry.parent
-        else chapter
-        for entry, chapter in chapters
-    ]
+        return sections
+    sections = list(sections)
+    for entry, index in chapters:
+        if entry.parent:
+            chapter = sections[index]
+            sections[index] = ChapterText(chapter.heading, f"{display_title_for_heading(entry.parent)}, {chapter.title}",
+                                          chapter.text, chapter.kind)
+    return sections

@@ -11,9 +11,9 @@ from pathlib import PurePosixPath
 import charset_normalizer
 
 from core.errors import UnreadableBookError
-from core.ingest import ChapterText, ParsedBook
-from core.ingest.chapters import display_title_for_heading, is_heading_line, split_chapters
-from core.ingest.epub import read_epub
+from core.ingest import BACK_MATTER, CHAPTER, FRONT_MATTER, ChapterText, ParsedBook, section_words
+from core.ingest.chapters import display_title_for_heading, is_heading_line, is_matter_label, split_chapters
+from core.ingest.epub import check_container, read_epub
 from core.ingest.gutenberg import read_gutenberg_metadata, strip_gutenberg
 
 SUPPORTED_EXTENSIONS = (".txt", ".md", ".epub", ".docx", ".pdf")
@@ -24,14 +24,22 @@ ZIP_MAX_RATIO = 200
 # More than this share of control characters means the "text" is really binary.
 MAX_CONTROL_CHAR_SHARE = 0.01
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# Authors that document generators write when nobody said who wrote it: the title page knows better.
+_PLACEHOLDER_AUTHORS = {
+    "", "python-docx", "unknown", "anonymous", "author", "user", "admin", "administrator", "owner", "default",
+    "microsoft office user", "windows user", "calibre", "pandoc", "libreoffice", "writer",
+}
+_PLACEHOLDER_TITLES = {"", "untitled", "document", "title", "untitled document"}
+_BY_LINE = re.compile(r"^(?:by|written by|author:)\s+(?P<author>[^\n]{2,80}?)[.,]?$", re.IGNORECASE)
 
 
-def parse_book(filename: str, data: bytes, *, max_bytes: int, max_words: int) -> ParsedBook:
+def parse_book(filename: str, data: bytes, *, max_bytes: int, max_words: int, min_words: int = 0) -> ParsedBook:
     """Read an uploaded file into chapters, or raise UnreadableBookError saying why not."""
     extension = check_file(filename, data, max_bytes=max_bytes)
     readers = {".txt": _parse_text, ".md": _parse_markdown, ".epub": _parse_epub, ".docx": _parse_docx, ".pdf": _parse_pdf}
     book = readers[extension](data, max_bytes=max_bytes)
     _check_has_text(book)
+    _check_word_floor(book, min_words)
     _check_word_limit(book, max_words)
     if not book.title:
         book = ParsedBook(_title_from_filename(filename), book.author, book.chapters, book.split_method, book.notes)
@@ -58,6 +66,13 @@ def _check_has_text(book: ParsedBook) -> None:
     """Refuse a book whose chapters hold no words at all."""
     if not any(chapter.text.strip() for chapter in book.chapters):
         raise UnreadableBookError("This file holds no readable text.")
+
+
+def _check_word_floor(book: ParsedBook, min_words: int) -> None:
+    """Refuse an upload too short to be a book (a stray note, a broken export)."""
+    words = sum(section_words(chapter) for chapter in book.chapters)
+    if words < min_words:
+        raise UnreadableBookError(f"This file holds only {words:,} words; a book needs at least {min_words:,}.")
 
 
 def _check_word_limit(book: ParsedBook, max_words: int) -> None:
@@ -138,6 +153,8 @@ def _parse_text(data: bytes, *, max_bytes: int, markdown: bool = False) -> Parse
     title, author = read_gutenberg_metadata(text)
     body = strip_gutenberg(text)
     split = split_chapters(body, markdown=markdown)
+    if not author:  # no Gutenberg header: a "by ..." line on the title page
+        author = _title_page([("", line.strip()) for line in body.split("\n")[:80] if line.strip()], None)[1]
     return ParsedBook(title or _first_title_line(body, markdown=markdown), author, split.chapters, split.split_method, split.notes)
 
 
@@ -180,7 +197,7 @@ def open_zip_safely(data: bytes, *, max_bytes: int, kind: str) -> zipfile.ZipFil
 
 def _parse_epub(data: bytes, *, max_bytes: int) -> ParsedBook:
     """Read an EPUB book, taking chapters from its table of contents."""
-    open_zip_safely(data, max_bytes=max_bytes, kind="EPUB")
+    check_container(open_zip_safely(data, max_bytes=max_bytes, kind="EPUB"))
     return read_epub(data)
 
 
@@ -196,16 +213,44 @@ def _parse_docx(data: bytes, *, max_bytes: int) -> ParsedBook:
         document = docx.Document(io.BytesIO(data))
         paragraphs = [(_style_name(paragraph), _docx_paragraph_text(paragraph)) for paragraph in document.paragraphs]
         properties = document.core_properties
-        title, author = properties.title or None, properties.author or None
+        title, author = properties.title or "", properties.author or ""
     except Exception as error:  # python-docx raises many types for a broken package
         raise UnreadableBookError("This Word file is damaged and cannot be opened.") from error
     heading_style = _chapter_heading_style([style for style, _ in paragraphs])
     if heading_style is None:
         split = split_chapters("\n\n".join(text for _, text in paragraphs))
-        return ParsedBook(title, author, split.chapters, split.split_method, split.notes)
-    chapters, front_words = _chapters_at_style(paragraphs, heading_style)
-    notes = [f"Skipped {front_words} words before the first heading."] if front_words else []
-    return ParsedBook(title, author, chapters, "styles", notes)
+        sections, method, notes = split.chapters, split.split_method, split.notes
+    else:
+        sections, method, notes = _chapters_at_style(paragraphs, heading_style), "styles", []
+    page_title, page_author = _title_page(paragraphs, heading_style)
+    return ParsedBook(_prefer_title_page(title, page_title, _PLACEHOLDER_TITLES),
+                      _prefer_title_page(author, page_author, _PLACEHOLDER_AUTHORS), sections, method, notes)
+
+
+def _prefer_title_page(metadata: str, title_page: str | None, placeholders: set[str]) -> str | None:
+    """Metadata, unless it is empty or a generator's default ("python-docx"): then the title page's line."""
+    if metadata.strip().lower() not in placeholders:
+        return metadata.strip()
+    return title_page
+
+
+def _title_page(paragraphs: list[tuple[str, str]], heading_style: str | None) -> tuple[str | None, str | None]:
+    """Read the book's title and author from the paragraphs before the first chapter."""
+    front = []
+    for style, text in paragraphs:
+        if style == heading_style or is_heading_line(text) or is_matter_label(text):
+            break
+        if text:
+            front.append((style, text))
+    by_lines = [_BY_LINE.match(text) for _, text in front]
+    author = next((match.group("author").strip() for match in by_lines if match), None)
+    if author is None:  # a paragraph styled for the author ("Author", "Byline")
+        author = next((text for style, text in front if re.search(r"author|byline", style, re.IGNORECASE)), None)
+    short = [(style, text) for (style, text), match in zip(front, by_lines)
+             if not match and text != author and len(text.split()) <= 12]
+    title = next((text for style, text in short if style == "Title" and heading_style != "Title"), None)
+    title = title or next((text for _, text in short), None)
+    return title, author
 
 
 def _style_name(paragraph) -> str:
@@ -241,22 +286,22 @@ def _chapter_heading_style(styles: list[str]) -> str | None:
     return None
 
 
-def _chapters_at_style(paragraphs: list[tuple[str, str]], heading_style: str) -> tuple[list[ChapterText], int]:
-    """Cut paragraphs into chapters at each heading of the given style; count the front words."""
-    chapters: list[tuple[str, list[str]]] = []
-    front_words = 0
+def _chapters_at_style(paragraphs: list[tuple[str, str]], heading_style: str) -> list[ChapterText]:
+    """Cut paragraphs at each heading of the given style; the title page and headed matter are kept as matter."""
+    front: list[str] = []
+    units: list[tuple[str, list[str]]] = []
     for style, text in paragraphs:
         if style == heading_style and text:
-            chapters.append((text, []))
-        elif chapters:
-            if text:
-                chapters[-1][1].append(text)
-        else:
-            front_words += len(text.split())
-    return [
-        ChapterText(heading=heading, title=display_title_for_heading(heading), text="\n\n".join(body))
-        for heading, body in chapters
-    ], front_words
+            units.append((text, []))
+        elif text:
+            (units[-1][1] if units else front).append(text)
+    story = {index for index, (heading, _) in enumerate(units) if not is_matter_label(heading)}
+    last_story = max(story, default=-1)
+    sections = [ChapterText("", "Title page", "\n\n".join(front), FRONT_MATTER)] if front else []
+    for index, (heading, body) in enumerate(units):
+        kind = CHAPTER if index in story else FRONT_MATTER if index < last_story else BACK_MATTER
+        sections.append(ChapterText(heading, display_title_for_heading(heading), "\n\n".join(body), kind))
+    return sections
 
 
 # --- pdf --------------------------------------------------------------------------------------
