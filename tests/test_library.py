@@ -144,12 +144,12 @@ def test_chapter_review_reindexes_only_what_changed(writer_a):
     assert [(c.number, c.title) for c in chapters] == [(1, "The Beginning"), (2, "Chapter III")]
     assert _chunk_ids(writer_a, third.id) == untouched
     merged_text = library.get_chapter(writer_a.id, merged).text
-    assert "CHAPTER II" in merged_text and prose(20, 90)[:40] in merged_text
+    assert "CHAPTER II" not in merged_text and prose(20, 90)[:40] in merged_text  # no heading written into prose
 
-    new_id = library.split_chapter(writer_a.id, merged, at_paragraph=4, new_title="Second half")
+    new_id = library.split_chapter(writer_a.id, merged, at_paragraph=2, new_title="Second half")
     chapters = library.list_chapters(writer_a.id, book_id)
     assert [(c.number, c.title) for c in chapters] == [(1, "The Beginning"), (2, "Second half"), (3, "Chapter III")]
-    assert library.get_chapter(writer_a.id, new_id).text.startswith("CHAPTER II")
+    assert library.get_chapter(writer_a.id, new_id).text.startswith(prose(12, 90))
     assert _chunk_ids(writer_a, third.id) == untouched
     with unit_of_work(writer_a.id) as session:
         orphans = session.execute(text("SELECT count(*) FROM chunks WHERE chapter_id <> ALL(:ids)"),
@@ -159,6 +159,93 @@ def test_chapter_review_reindexes_only_what_changed(writer_a):
         library.merge_with_next(writer_a.id, chapters[-1].id)
     with pytest.raises(PlotStudioError, match="paragraph between"):
         library.split_chapter(writer_a.id, chapters[-1].id, at_paragraph=0)
+
+
+def _chapter_rows(writer, book_id) -> list[tuple]:
+    with unit_of_work(writer.id) as session:
+        return [tuple(row) for row in session.execute(
+            select(Chapter.number, Chapter.heading, Chapter.title, Chapter.text, Chapter.word_count,
+                   Chapter.content_sha256, Chapter.merge_seams).where(Chapter.book_id == book_id).order_by(Chapter.number))]
+
+
+def _chunk_texts(writer, book_id) -> list[tuple]:
+    with unit_of_work(writer.id) as session:
+        return [tuple(row) for row in session.execute(
+            select(Chapter.number, Chunk.ordinal, Chunk.char_start, Chunk.text).join(Chapter, Chapter.id == Chunk.chapter_id)
+            .where(Chunk.book_id == book_id).order_by(Chapter.number, Chunk.ordinal))]
+
+
+def test_a_merge_undone_or_split_at_its_seam_restores_both_chapters_exactly(writer_a):
+    _, job = ingest(writer_a, "small.txt", SMALL_BOOK.encode())
+    book_id = uuid.UUID(job.result["book_id"])
+    before, chunks_before = _chapter_rows(writer_a, book_id), _chunk_texts(writer_a, book_id)
+    first, second, third = library.list_chapters(writer_a.id, book_id)
+
+    merged = library.merge_with_next(writer_a.id, second.id)  # II + III, then I + (II + III)
+    merged = library.merge_with_next(writer_a.id, first.id)
+    reading = library.read_chapter(writer_a.id, merged)
+    assert len(reading.paragraphs) == 12 and reading.merged_at == {4: "Chapter II", 8: "Chapter III"}
+    assert [p.text for p in reading.paragraphs] == [reading.text[p.start:p.end] for p in reading.paragraphs]
+
+    library.unmerge(writer_a.id, merged)  # the last seam: III comes back
+    library.split_chapter(writer_a.id, merged, at_paragraph=4, new_title="ignored at a seam")
+    assert _chapter_rows(writer_a, book_id) == before
+    assert _chunk_texts(writer_a, book_id) == chunks_before
+    with pytest.raises(PlotStudioError, match="nothing to undo"):
+        library.unmerge(writer_a.id, merged)
+
+
+def test_a_split_inside_a_merged_chapter_keeps_the_other_seam(writer_a):
+    _, job = ingest(writer_a, "small.txt", SMALL_BOOK.encode())
+    book_id = uuid.UUID(job.result["book_id"])
+    before = _chapter_rows(writer_a, book_id)
+    first, second, _ = library.list_chapters(writer_a.id, book_id)
+    library.merge_with_next(writer_a.id, second.id)
+    merged = library.merge_with_next(writer_a.id, first.id)
+    tail = library.split_chapter(writer_a.id, merged, at_paragraph=6, new_title="Middle")  # not at a seam
+    assert library.read_chapter(writer_a.id, tail).merged_at == {2: "Chapter III"}
+    assert library.read_chapter(writer_a.id, merged).merged_at == {4: "Chapter II"}
+    library.merge_with_next(writer_a.id, merged)  # put the middle back: one chapter, three seams
+    assert library.read_chapter(writer_a.id, merged).merged_at == {4: "Chapter II", 6: "Middle", 8: "Chapter III"}
+    for _ in range(3):
+        library.unmerge(writer_a.id, merged)
+    rows = _chapter_rows(writer_a, book_id)
+    assert [r[2] for r in rows] == ["Chapter I", "Chapter II", "Middle", "Chapter III"]
+    assert "\n\n".join(r[3] for r in rows) == "\n\n".join(r[3] for r in before)
+
+
+@pytest.mark.committed
+def test_no_transaction_is_open_while_a_book_is_embedded(database):
+    """Embeddings are computed before the write transaction opens: no connection idles in a transaction."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    from core.config import get_settings
+    from db.engine import owner_url
+    from support import make_writer
+
+    writer = make_writer()
+    watcher = create_engine(owner_url(), poolclass=NullPool)
+    idle_in_transaction = []
+
+    def watch(done, total, message):
+        with watcher.connect() as conn:
+            idle_in_transaction.append(conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = :role AND state LIKE 'idle in transaction%'"),
+                {"role": get_settings().app_db_role}).scalar())
+
+    job_id = library.start_ingest(writer.id, "small.txt", SMALL_BOOK.encode(), queue=False)
+    jobs.run_job(str(job_id), str(writer.id), library.ingest_book, jobs.get_job(writer.id, job_id).params, echo=watch)
+    assert jobs.get_job(writer.id, job_id).status == "succeeded"
+    book_id = jobs.get_job(writer.id, job_id).book_id
+    chapter = library.list_chapters(writer.id, book_id)[0]
+    reindex = library.start_reindex(writer.id, book_id, queue=False)
+    jobs.run_job(str(reindex), str(writer.id), library.reindex_book, jobs.get_job(writer.id, reindex).params,
+                 echo=watch)
+    watcher.dispose()
+    assert len(idle_in_transaction) > 4 and set(idle_in_transaction) == {0}
+    assert library.read_chapter(writer.id, chapter.id).text
+    library.delete_book(writer.id, book_id)
 
 
 def test_another_writer_cannot_touch_the_book(writer_a, writer_b):

@@ -6,7 +6,7 @@ import hashlib
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from core import jobs
 from core.config import get_settings
 from core.embeddings import get_embedder
-from core.errors import PlotStudioError, UnreadableBookError
-from core.ingest import ParsedBook
-from core.ingest.chunking import chunk_text
-from core.ingest.formats import check_file, parse_book
+from core.errors import JobCancelledError, NotFoundError, PlotStudioError, UnreadableBookError
+from core.ingest import CHAPTER, KINDS, SPLITTER_VERSION, ParsedBook
+from core.ingest.chunking import ChunkSpan, chunk_text
+from core.ingest.formats import check_file, parse_book, split_parameters
 from core.index import ChapterChunks, delete_chapter_chunks, store_book_chunks
 from db.engine import unit_of_work
 from db.models import Book, BookSource, Chapter, Chunk, Job
@@ -27,7 +27,10 @@ from db.repositories import get_visible
 
 INGEST = "ingest_book"
 REINDEX = "reindex_book"
-EMBED_BATCH = 64
+# Passages embedded between two progress reports: small, so the bar moves within a second or two.
+EMBED_BATCH = 32
+# What a merge puts between the two chapters' texts (and a split at that seam takes out again).
+SEAM = "\n\n"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class ChapterSummary:
     words: int
     opening: str
     paragraphs: int
+    kind: str = CHAPTER  # or front_matter / back_matter: kept and shown, not numbered as a chapter
+    ordinal: int | None = None  # the chapter's number counting chapters only (None for matter)
 
 
 def _sha256(text: str | bytes) -> str:
@@ -51,7 +56,8 @@ def _words(text: str) -> int:
 
 def _limits() -> dict:
     settings = get_settings()
-    return {"max_bytes": settings.max_upload_mb * 1024 * 1024, "max_words": settings.max_book_words}
+    return {"max_bytes": settings.max_upload_mb * 1024 * 1024, "max_words": settings.max_book_words,
+            "min_words": settings.min_book_words}
 
 
 def start_ingest(user_id: uuid.UUID, filename: str, data: bytes, *, title: str | None = None,
@@ -76,7 +82,10 @@ def preview_split(filename: str, data: bytes) -> dict:
             "notes": parsed.notes,
             "chapters": [{"number": n, "heading": c.heading, "title": c.title, "words": _words(c.text),
                           "starts_with": " ".join(c.text.split()[:8])}
-                         for n, c in enumerate(parsed.chapters, start=1)]}
+                         for n, c in enumerate(parsed.story_chapters, start=1)],
+            # Front and back matter (title page, contents, notes...): kept with the book, not chapters.
+            "matter": [{"position": n, "kind": c.kind, "heading": c.heading, "title": c.title, "words": _words(c.text)}
+                       for n, c in enumerate(parsed.chapters, start=1) if c.kind != CHAPTER]}
 
 
 def retry_ingest(user_id: uuid.UUID, book_id: uuid.UUID, *, queue: bool = True) -> uuid.UUID:
@@ -91,26 +100,32 @@ def retry_ingest(user_id: uuid.UUID, book_id: uuid.UUID, *, queue: bool = True) 
 
 def ingest_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str, title: str | None = None,
                 filename: str | None = None) -> dict:  # filename: only for the Library page's progress label
-    """Parse, split, chunk, embed and index a book in one transaction: it is whole, or it is not there."""
+    """Parse, split, chunk and embed a book, then store it in one short transaction: whole, or not there."""
     started = time.perf_counter()
     book_uuid = uuid.UUID(book_id)
     try:
         with unit_of_work(user_id) as session:
-            book = _book(session, book_uuid)
+            _book(session, book_uuid)
             source = session.get(BookSource, book_uuid)
-            progress(0, 0, "Reading the file…")
-            parsed = parse_book(source.filename, source.data, **_limits())
-            progress(0, 0, f"Found {len(parsed.chapters)} chapters ({parsed.split_method}).")
+            source_name, source_data = source.filename, source.data
+        # Everything slow happens here, outside any transaction: no connection or lock is held meanwhile.
+        progress(0, 0, "Reading the file…")
+        parsed = parse_book(source_name, source_data, **_limits())
+        progress(0, 0, f"Found {len(parsed.story_chapters)} chapters ({parsed.split_method}).")
+        embedded = _embed_chapters([c.text for c in parsed.chapters], progress)
+        with unit_of_work(user_id) as session:
+            book = _book(session, book_uuid)
             _describe(book, parsed, title)
             chapters = _insert_chapters(session, book, parsed)
-            chunk_count = _index_chapters(session, user_id, book, chapters, progress)
+            _store_index(session, book, chapters, embedded)
             book.status = "ready"
             summary = {"book_id": str(book.id), "title": book.title,
                        "chapters": [{"number": c.number, "heading": c.heading, "title": c.title, "words": c.word_count}
-                                    for c in chapters],
-                       "chunks": chunk_count}
-    except UnreadableBookError:
-        # Bad input: retrying cannot help, so nothing of the book is kept; the job row keeps the reason.
+                                    for c in chapters if c.kind == CHAPTER],
+                       "chunks": embedded.count}
+    except (UnreadableBookError, JobCancelledError):
+        # Bad input (retrying cannot help) or a cancelled upload: nothing of the book is kept; the job row
+        # keeps the reason.
         with unit_of_work(user_id) as session:
             session.execute(delete(Book).where(Book.id == book_uuid))
         raise
@@ -134,29 +149,37 @@ def _describe(book: Book, parsed: ParsedBook, title: str | None) -> None:
     book.split_method = parsed.split_method
     book.notes = list(parsed.notes)
     book.word_count = sum(_words(c.text) for c in parsed.chapters)
+    book.splitter_version, book.split_parameters = SPLITTER_VERSION, split_parameters()
 
 
 def _insert_chapters(session: Session, book: Book, parsed: ParsedBook) -> list[Chapter]:
     session.execute(delete(Chapter).where(Chapter.book_id == book.id))  # a retry starts clean
     chapters = [Chapter(book_id=book.id, user_id=book.user_id, number=n, heading=c.heading, title=c.title,
-                        text=c.text, word_count=_words(c.text), content_sha256=_sha256(c.text))
+                        text=c.text, word_count=_words(c.text), content_sha256=_sha256(c.text), kind=c.kind)
                 for n, c in enumerate(parsed.chapters, start=1)]
     session.add_all(chapters)
     session.flush()
     return chapters
 
 
-def _index_chapters(session: Session, user_id: uuid.UUID, book: Book, chapters: list[Chapter],
-                    progress: jobs.Progress | None = None) -> int:
-    """Chunk and embed these chapters (only these: the rest of the book keeps its index)."""
+@dataclass(frozen=True)
+class EmbeddedChapters:
+    """Chapters' chunks and their vectors, computed before any transaction opens."""
+
+    spans: list[list[ChunkSpan]]  # per chapter, in the order given
+    vectors: list[np.ndarray]  # per chapter, one row per span
+    model_name: str
+    dimension: int
+
+    @property
+    def count(self) -> int:
+        return sum(len(chapter_spans) for chapter_spans in self.spans)
+
+
+def _embed_chapters(texts: list[str], progress: jobs.Progress | None = None) -> EmbeddedChapters:
+    """Chunk and embed chapter texts (the slow part of every ingest), reporting n of N passages."""
     embedder = get_embedder()
-    whole_book = len(chapters) == session.scalar(select(func.count()).select_from(Chapter)
-                                                 .where(Chapter.book_id == book.id))
-    if book.embedding_model and book.embedding_model != embedder.model_name and not whole_book:
-        # One book, one vector space: mixing two models' vectors would make its search meaningless.
-        raise PlotStudioError(f"This book was indexed with {book.embedding_model}; re-index it with "
-                              f"{embedder.model_name} before changing its chapters.")
-    spans = [chunk_text(chapter.text) for chapter in chapters]
+    spans = [chunk_text(text) for text in texts]
     flat = [span.text for chapter_spans in spans for span in chapter_spans]
     if progress:
         progress(0, len(flat), f"Split into {len(flat)} passages; embedding them…")
@@ -165,15 +188,31 @@ def _index_chapters(session: Session, user_id: uuid.UUID, book: Book, chapters: 
         vectors.extend(embedder.encode(flat[start:start + EMBED_BATCH]))
         if progress:
             done = min(start + EMBED_BATCH, len(flat))
-            progress(done, len(flat), f"Embedded {done} of {len(flat)} passages")
-    batches, offset = [], 0
-    for chapter, chapter_spans in zip(chapters, spans):
+            progress(done, len(flat), f"{done} of {len(flat)} passages embedded")
+    bounds = np.cumsum([0] + [len(chapter_spans) for chapter_spans in spans])
+    matrix = np.asarray(vectors, dtype=np.float32).reshape(len(flat), -1) if flat else np.zeros((0, 0), np.float32)
+    return EmbeddedChapters(spans, [matrix[a:b] for a, b in zip(bounds, bounds[1:])], embedder.model_name,
+                            embedder.dimension)
+
+
+def _check_same_model(session: Session, book: Book, chapter_count: int, model_name: str) -> None:
+    """One book, one vector space: re-embedding some chapters with another model would break its search."""
+    whole_book = chapter_count == session.scalar(select(func.count()).select_from(Chapter)
+                                                 .where(Chapter.book_id == book.id))
+    if book.embedding_model and book.embedding_model != model_name and not whole_book:
+        raise PlotStudioError(f"This book was indexed with {book.embedding_model}; re-index it with "
+                              f"{model_name} before changing its chapters.")
+
+
+def _store_index(session: Session, book: Book, chapters: list[Chapter], embedded: EmbeddedChapters) -> None:
+    """Replace these chapters' chunks with the embedded ones in one binary COPY (the rest keep theirs)."""
+    _check_same_model(session, book, len(chapters), embedded.model_name)
+    for chapter in chapters:
         delete_chapter_chunks(session, chapter.id)
-        batches.append(ChapterChunks(chapter.id, chapter_spans, np.asarray(vectors[offset:offset + len(chapter_spans)])))
-        offset += len(chapter_spans)
-    store_book_chunks(session, book_id=book.id, user_id=user_id, chapters=batches)
-    book.embedding_model, book.embedding_dim = embedder.model_name, embedder.dimension
-    return len(flat)
+    store_book_chunks(session, book_id=book.id, user_id=book.user_id, chapters=[
+        ChapterChunks(chapter.id, spans, vectors)
+        for chapter, spans, vectors in zip(chapters, embedded.spans, embedded.vectors)])
+    book.embedding_model, book.embedding_dim = embedded.model_name, embedded.dimension
 
 
 def start_reindex(user_id: uuid.UUID, book_id: uuid.UUID, *, queue: bool = True) -> uuid.UUID:
@@ -185,12 +224,27 @@ def start_reindex(user_id: uuid.UUID, book_id: uuid.UUID, *, queue: bool = True)
 
 def reindex_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str,
                  filename: str | None = None) -> dict:  # filename: only for the Library page's progress label
-    """Re-chunk and re-embed every chapter with the current model, in one transaction."""
+    """Re-chunk and re-embed every chapter with the current model, then swap the chunks in one transaction."""
+    book_uuid = uuid.UUID(book_id)
     with unit_of_work(user_id) as session:
-        book = _book(session, uuid.UUID(book_id))
+        _book(session, book_uuid)
+        before = _chapter_versions(session, book_uuid)
+        texts = list(session.scalars(select(Chapter.text).where(Chapter.book_id == book_uuid).order_by(Chapter.number)))
+    embedded = _embed_chapters(texts, progress)
+    with unit_of_work(user_id) as session:
+        book = _book(session, book_uuid)
+        if _chapter_versions(session, book_uuid, lock=True) != before:
+            raise PlotStudioError("The book's chapters changed while it was being re-indexed: re-index it again.")
         chapters = list(session.scalars(select(Chapter).where(Chapter.book_id == book.id).order_by(Chapter.number)))
-        chunks = _index_chapters(session, user_id, book, chapters, progress)
-        return {"book_id": book_id, "chunks": chunks, "embedding_model": book.embedding_model}
+        _store_index(session, book, chapters, embedded)
+        return {"book_id": book_id, "chunks": embedded.count, "embedding_model": book.embedding_model}
+
+
+def _chapter_versions(session: Session, book_id: uuid.UUID, *, lock: bool = False) -> list[tuple]:
+    """(id, number, content hash) of a book's chapters: what a computation read, to check before writing."""
+    query = select(Chapter.id, Chapter.number, Chapter.content_sha256).where(Chapter.book_id == book_id) \
+        .order_by(Chapter.number)
+    return [tuple(row) for row in session.execute(query.with_for_update() if lock else query)]
 
 
 def reindex_stale_books(user_id: uuid.UUID) -> list[uuid.UUID]:
@@ -223,13 +277,36 @@ def list_chapters(user_id: uuid.UUID, book_id: uuid.UUID) -> list[ChapterSummary
     with unit_of_work(user_id) as session:
         paragraph_count = func.cardinality(func.regexp_split_to_array(func.btrim(Chapter.text), r"\n\s*\n"))
         rows = session.execute(select(Chapter.id, Chapter.number, Chapter.heading, Chapter.title,
-                                      Chapter.word_count, func.left(Chapter.text, 160), paragraph_count)
+                                      Chapter.word_count, func.left(Chapter.text, 160), paragraph_count,
+                                      Chapter.kind)
                                .where(Chapter.book_id == book_id).order_by(Chapter.number)).all()
-    return [ChapterSummary(*row) for row in rows]
+    return _with_ordinals([ChapterSummary(*row) for row in rows])
+
+
+def _with_ordinals(sections: list[ChapterSummary]) -> list[ChapterSummary]:
+    """Number the chapters among themselves: matter keeps its place in reading order but no chapter number."""
+    ordinals = iter(range(1, len(sections) + 1))
+    return [replace(section, ordinal=next(ordinals) if section.kind == CHAPTER else None) for section in sections]
+
+
+def set_chapter_kind(user_id: uuid.UUID, chapter_id: uuid.UUID, kind: str) -> None:
+    """Mark a section as a chapter, or as front or back matter (kept and searchable, not numbered)."""
+    if kind not in KINDS:
+        raise PlotStudioError("A section is a chapter, front matter or back matter.")
+    with unit_of_work(user_id) as session:
+        _chapter(session, chapter_id).kind = kind
 
 
 def _chapter(session: Session, chapter_id: uuid.UUID) -> Chapter:
     return get_visible(session, Chapter, chapter_id, what="chapter")
+
+
+def _locked_chapter(session: Session, chapter_id: uuid.UUID) -> Chapter:
+    """The chapter, locked until the transaction ends: a review action compares, then writes."""
+    chapter = session.get(Chapter, chapter_id, with_for_update=True)
+    if chapter is None:
+        raise NotFoundError("That chapter does not exist (or it is not yours).")
+    return chapter
 
 
 def get_chapter(user_id: uuid.UUID, chapter_id: uuid.UUID) -> Chapter:
@@ -254,49 +331,148 @@ def rename_chapter(user_id: uuid.UUID, chapter_id: uuid.UUID, title: str) -> Non
         session.execute(update(Chapter).where(Chapter.id == chapter_id).values(title=title))
 
 
+@dataclass(frozen=True)
+class Paragraph:
+    """One paragraph of a chapter: where it starts and ends in the chapter's text."""
+
+    start: int
+    end: int
+    text: str
+
+
+_PARAGRAPH = re.compile(r"\S.*?(?=\n\s*\n|\Z)", re.S)
+
+
+def paragraphs(text: str) -> list[Paragraph]:
+    """A chapter's paragraphs (text between blank lines), with their offsets."""
+    return [Paragraph(m.start(), m.start() + len(m.group().rstrip()), m.group().rstrip())
+            for m in _PARAGRAPH.finditer(text)]
+
+
+@dataclass(frozen=True)
+class ChapterReading:
+    """A chapter to read and split: its paragraphs, and those where an earlier merge joined a chapter."""
+
+    id: uuid.UUID
+    number: int
+    title: str
+    text: str
+    paragraphs: list[Paragraph]
+    merged_at: dict[int, str]  # paragraph index -> title of the chapter merged in there
+
+
+def read_chapter(user_id: uuid.UUID, chapter_id: uuid.UUID) -> ChapterReading:
+    """A chapter's full text, cut into paragraphs, for reading and for choosing where to split."""
+    chapter = get_chapter(user_id, chapter_id)
+    parts = paragraphs(chapter.text)
+    merged_at = {}
+    for seam in chapter.merge_seams:
+        index = _paragraph_at(parts, seam["at"] + len(SEAM))
+        if index is not None:
+            merged_at[index] = seam["title"]
+    return ChapterReading(chapter.id, chapter.number, chapter.title, chapter.text, parts, merged_at)
+
+
+def _paragraph_at(parts: list[Paragraph], offset: int) -> int | None:
+    return next((i for i, part in enumerate(parts) if part.start >= offset), None)
+
+
 def merge_with_next(user_id: uuid.UUID, chapter_id: uuid.UUID) -> uuid.UUID:
-    """Join a chapter and the one after it; only the merged chapter is re-chunked and re-embedded."""
+    """Join a chapter and the one after it; only the merged chapter is re-chunked and re-embedded.
+
+    The second chapter's heading and title are kept as a seam, so a split there (or `unmerge`) restores
+    both chapters exactly; nothing is written into the prose.
+    """
     with unit_of_work(user_id) as session:
         first = _chapter(session, chapter_id)
-        second = session.scalar(select(Chapter).where(Chapter.book_id == first.book_id,
-                                                      Chapter.number == first.number + 1))
+        second = _next_chapter(session, first)
         if second is None:
             raise PlotStudioError("This is the last chapter: there is no next chapter to merge it with.")
-        heading_line = second.heading or second.title
-        first.text = f"{first.text.rstrip()}\n\n{heading_line}\n\n{second.text.lstrip()}"
+        read = {chapter.id: chapter.content_sha256 for chapter in (first, second)}
+        _check_same_model(session, _book(session, first.book_id), 1, get_embedder().model_name)
+        text = first.text + SEAM + second.text
+        shift = len(first.text) + len(SEAM)
+        seams = [*first.merge_seams,
+                 {"at": len(first.text), "heading": second.heading, "title": second.title,
+                  "kind": getattr(second, "kind", None)},
+                 *({**seam, "at": seam["at"] + shift} for seam in second.merge_seams)]
+    embedded = _embed_chapters([text])
+    with unit_of_work(user_id) as session:
+        first = _locked_chapter(session, chapter_id)
+        second = _next_chapter(session, first)
+        _unchanged_since(read, first, second)
+        first.text, first.merge_seams = text, seams
         _refresh(first)
         session.delete(second)
         session.flush()
         session.execute(update(Chapter).where(Chapter.book_id == first.book_id, Chapter.number > second.number)
                         .values(number=Chapter.number - 1))
-        _index_chapters(session, user_id, _book(session, first.book_id), [first])
+        _store_index(session, _book(session, first.book_id), [first], embedded)
         return first.id
 
 
-def paragraphs(text: str) -> list[str]:
-    return [p for p in re.split(r"\n\s*\n", text) if p.strip()]
+def _next_chapter(session: Session, chapter: Chapter) -> Chapter | None:
+    return session.scalar(select(Chapter).where(Chapter.book_id == chapter.book_id,
+                                                Chapter.number == chapter.number + 1).with_for_update())
+
+
+def _unchanged_since(read: dict[uuid.UUID, str], *chapters: Chapter | None) -> None:
+    """Refuse to write what was computed from chapters that changed meanwhile (another tab, another worker)."""
+    if {chapter.id: chapter.content_sha256 for chapter in chapters if chapter is not None} != read:
+        raise PlotStudioError("These chapters changed while the change was being made: look again and retry.")
 
 
 def split_chapter(user_id: uuid.UUID, chapter_id: uuid.UUID, *, at_paragraph: int,
                   new_title: str | None = None) -> uuid.UUID:
-    """Split a chapter before its paragraph `at_paragraph` (0-based); re-index only the two halves."""
+    """Start a new chapter at paragraph `at_paragraph` (0-based); re-index only the two halves.
+
+    At the seam of an earlier merge the chapter merged in comes back whole: its text, heading and title.
+    """
     with unit_of_work(user_id) as session:
         chapter = _chapter(session, chapter_id)
         parts = paragraphs(chapter.text)
         if not 0 < at_paragraph < len(parts):
             raise PlotStudioError(f"Choose a paragraph between 2 and {len(parts)} to start the new chapter at.")
-        chapter.text = "\n\n".join(parts[:at_paragraph])
+        _check_same_model(session, _book(session, chapter.book_id), 1, get_embedder().model_name)
+        read = {chapter.id: chapter.content_sha256}
+        cut = parts[at_paragraph].start
+        seam = next((seam for seam in chapter.merge_seams
+                     if seam["at"] < cut and not chapter.text[seam["at"]:cut].strip()), None)
+        if seam is not None:
+            head, tail = chapter.text[:seam["at"]], chapter.text[seam["at"] + len(SEAM):]
+            tail_start = seam["at"] + len(SEAM)
+            restored = {"heading": seam["heading"], "title": seam["title"]}
+            if seam.get("kind"):
+                restored["kind"] = seam["kind"]
+        else:
+            head, tail, tail_start = chapter.text[:cut].rstrip(), chapter.text[cut:], cut
+            restored = {"heading": "", "title": (new_title or "").strip() or f"{chapter.title} (continued)"}
+        head_seams = [s for s in chapter.merge_seams if s["at"] < len(head)]
+        tail_seams = [{**s, "at": s["at"] - tail_start} for s in chapter.merge_seams if s["at"] >= tail_start]
+        number = chapter.number
+    embedded = _embed_chapters([head, tail])
+    with unit_of_work(user_id) as session:
+        chapter = _locked_chapter(session, chapter_id)
+        _unchanged_since(read, chapter)
+        chapter.text, chapter.merge_seams = head, head_seams
         _refresh(chapter)
-        session.execute(update(Chapter).where(Chapter.book_id == chapter.book_id, Chapter.number > chapter.number)
+        session.execute(update(Chapter).where(Chapter.book_id == chapter.book_id, Chapter.number > number)
                         .values(number=Chapter.number + 1))
-        second = Chapter(book_id=chapter.book_id, user_id=user_id, number=chapter.number + 1, heading="",
-                         title=(new_title or "").strip() or f"{chapter.title} (continued)",
-                         text="\n\n".join(parts[at_paragraph:]), word_count=0, content_sha256="")
+        second = Chapter(book_id=chapter.book_id, user_id=user_id, number=number + 1, text=tail,
+                         merge_seams=tail_seams, word_count=0, content_sha256="", **restored)
         _refresh(second)
         session.add(second)
         session.flush()
-        _index_chapters(session, user_id, _book(session, chapter.book_id), [chapter, second])
+        _store_index(session, _book(session, chapter.book_id), [chapter, second], embedded)
         return second.id
+
+
+def unmerge(user_id: uuid.UUID, chapter_id: uuid.UUID) -> uuid.UUID:
+    """Undo the last merge into this chapter: split at its seam, restoring the chapter merged in."""
+    reading = read_chapter(user_id, chapter_id)
+    if not reading.merged_at:
+        raise PlotStudioError("No chapter was merged into this one, so there is nothing to undo.")
+    return split_chapter(user_id, chapter_id, at_paragraph=max(reading.merged_at))
 
 
 def _refresh(chapter: Chapter) -> None:
@@ -304,6 +480,8 @@ def _refresh(chapter: Chapter) -> None:
 
 
 def delete_book(user_id: uuid.UUID, book_id: uuid.UUID) -> None:
+    """Delete a book in any state; its queued or running jobs are cancelled first."""
+    jobs.cancel_book_jobs(user_id, book_id)
     with unit_of_work(user_id) as session:
         session.delete(_book(session, book_id))
 
@@ -327,7 +505,3 @@ def active_book_jobs(user_id: uuid.UUID) -> list[Job]:
         return list(session.scalars(select(Job).where(Job.kind.in_((INGEST, REINDEX)),
                                                       Job.status.in_(("queued", "running")))
                                     .order_by(Job.created_at)))
-
-
-jobs.register(INGEST, ingest_book)
-jobs.register(REINDEX, reindex_book)
