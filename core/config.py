@@ -74,6 +74,23 @@ class Settings(BaseSettings):
     in_process_worker: bool = Field(True, description="Run one job worker inside the app process.")
     session_days: int = Field(30, description="How long a sign-in lasts.")
     oidc_enabled: bool = Field(False, description="Offer `st.login` single sign-on (configure `[auth]` in `.streamlit/secrets.toml`).")
+
+    # Generation layer (issue 9): limits, prices, retries, caching.
+    tier_monthly_limits: dict[str, dict[str, int | None]] = Field(
+        default_factory=lambda: {
+            "FREE": {"plot": 3, "character": 3, "script": 5, "portrait": 5},
+            "BASIC": {"plot": 10, "character": 10, "script": 30, "portrait": 20},
+            "STANDARD": {"plot": 30, "character": 30, "script": 100, "portrait": 60},
+            "PREMIUM": {"plot": 100, "character": 100, "script": 400, "portrait": 200},
+            "PROFESSIONAL": {"plot": None, "character": None, "script": None, "portrait": None},
+        },
+        description="Model generations a tier may make per calendar month, per resource (JSON; null: unlimited).")
+    llm_prices: dict[str, list[float]] = Field(
+        default_factory=lambda: {"gpt-4o-mini": [0.15, 0.60], "gpt-4o": [2.50, 10.00]},
+        description="USD per million tokens [in, out] per model (JSON); a model not listed costs 0.")
+    llm_max_retries: int = Field(2, description="Retries (with backoff) of a model call answered 429 or 5xx.")
+    llm_cache_ttl: int = Field(7 * 86400, description="Seconds a model answer stays in the writer's LLM cache (0: no cache).")
+    summary_piece_tokens: int = Field(6000, description="Longest piece of a chapter summarised in one call (longer chapters go in pieces).")
     sign_in_max_failures: int = Field(5, description="Wrong passwords an account may receive per window before sign-in to it is refused.")
     sign_in_max_client_failures: int = Field(20, description="Wrong passwords one client (browser address) may send per window before it is refused.")
     sign_in_window_seconds: int = Field(900, description="How long sign-in failures are counted (and a refused account or client waits).")

@@ -35,3 +35,32 @@ class SubscriptionLimitError(PlotStudioError):
 
 class GenerationError(PlotStudioError):
     """The model failed or answered something unusable; nothing was saved or charged."""
+
+
+# The design's plot errors (issue 9). GenerationError above stays the base of every model failure.
+class PlotGenerationError(GenerationError):
+    """The plot overview could not be generated; nothing was saved or charged."""
+
+
+class PlotNotFoundError(NotFoundError):
+    """The book has no plot overview (yet), or that version does not exist."""
+
+
+class CharacterGenerationError(GenerationError):
+    """Characters could not be generated; nothing was saved or charged."""
+
+
+class ArchetypeAnalysisError(GenerationError):
+    """The archetype analysis failed; nothing was saved or charged."""
+
+
+class PromptError(ConfigurationError):
+    """A prompt file is malformed, or a variable it needs was not given."""
+
+
+class VersionConflictError(PlotStudioError):
+    """Someone saved a newer version first; carries both, so nothing is overwritten silently."""
+
+    def __init__(self, message: str, *, yours: dict, theirs: dict, current_version: int):
+        super().__init__(message)
+        self.yours, self.theirs, self.current_version = yours, theirs, current_version

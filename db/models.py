@@ -176,6 +176,15 @@ class PlotOverview(Versioned, Provenance, Base):
     citations: Mapped[dict[str, Any]] = mapped_column(
         JSONB, server_default=sql_text("'{}'"), comment="field name -> list of chunk ids the field rests on")
     based_on_version: Mapped[int | None]
+    custom_instructions: Mapped[str | None] = mapped_column(Text, comment="the writer's instructions that steered generation")
+    origin: Mapped[str] = mapped_column(
+        String(20), server_default=sql_text("'generated'"), comment="generated, edited, restored or refreshed")
+    chapter_hashes: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, server_default=sql_text("'{}'"),
+        comment="chapter id -> content hash the overview was generated from (stale when they differ)")
+    provenance: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, server_default=sql_text("'{}'"),
+        comment="how it was made beyond the provenance columns: label, tier, structured-output method, calls, cache hits")
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -374,3 +383,29 @@ class SignInThrottle(Base):
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     failures: Mapped[int] = mapped_column(server_default=sql_text("0"))
     window_started_at: Mapped[datetime] = _now()
+
+
+class ChapterSummary(Base):
+    """The map step's cached summary of one chapter's text, by content hash + model + prompt version."""
+
+    __tablename__ = "chapter_summaries"
+    id: Mapped[uuid.UUID] = _id()
+    book_id: Mapped[uuid.UUID] = _book()
+    user_id: Mapped[uuid.UUID] = _owner()
+    content_sha256: Mapped[str] = mapped_column(CHAR(64))
+    model: Mapped[str] = mapped_column(String(100), comment="model name, or 'offline'")
+    prompt_version: Mapped[str] = mapped_column(String(40))
+    summary: Mapped[str] = mapped_column(Text)
+    tokens_in: Mapped[int] = mapped_column(server_default=sql_text("0"))
+    tokens_out: Mapped[int] = mapped_column(server_default=sql_text("0"))
+    created_at: Mapped[datetime] = _now()
+
+
+class LlmEndpointMethod(Base):
+    """Which structured-output method an endpoint + model last accepted (not a writer's data: no RLS)."""
+
+    __tablename__ = "llm_endpoint_methods"
+    endpoint: Mapped[str] = mapped_column(Text, primary_key=True)
+    model: Mapped[str] = mapped_column(Text, primary_key=True)
+    method: Mapped[str] = mapped_column(String(20))
+    updated_at: Mapped[datetime] = _now()
