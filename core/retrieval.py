@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -273,3 +274,39 @@ class BookRetriever(BaseRetriever):
                            last_chapter=self.last_chapter, use_mmr=self.use_mmr, fetch_k=self.fetch_k,
                            lambda_mult=self.lambda_mult, embedder=self.embeddings, mode=self.mode)
         return [hit.as_document() for hit in hits]
+
+
+# Words too common to be worth marking in a passage.
+_UNMARKED = frozenset("""a an and are as at be but by for from had has have he her him his i if in into is it its me
+my no not of on or our she so than that the their them then there they this to was we were what when which who
+will with you your""".split())
+_WORD = re.compile(r"[\w']+")
+
+
+def highlight_words(passage: str, query: str) -> list[tuple[str, bool]]:
+    """The passage cut into (piece, matched) where matched pieces are whole words of the query (any case).
+
+    Whole words only: "with" does not mark the start of "without"; a plural or possessive still counts.
+    Common words are marked only when the query has nothing else.
+    """
+    asked = {word.lower().strip("'") for word in _WORD.findall(query)} - {""}
+    wanted = asked - _UNMARKED or asked
+    pieces, last = [], 0
+    for match in _WORD.finditer(passage):
+        word = match.group().strip("'")
+        if not wanted & _forms(word.lower()):
+            continue
+        start = passage.index(word, match.start())
+        pieces += [(passage[last:start], False), (word, True)]
+        last = start + len(word)
+    pieces.append((passage[last:], False))
+    return [piece for piece in pieces if piece[0]]
+
+
+def _forms(word: str) -> set[str]:
+    """The word and what it may be the plural or possessive of."""
+    forms = {word}
+    for ending in ("'s", "es", "s"):
+        if word.endswith(ending) and len(word) > len(ending) + 1:
+            forms.add(word[:-len(ending)])
+    return forms

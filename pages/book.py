@@ -1,14 +1,15 @@
-"""One book: its details, the chapter split to review, and search."""
+"""One book: search it, and review its chapters (read, rename, split at a paragraph, merge, undo)."""
 
 import html
-import re
 
 import streamlit as st
 
 from core.errors import PlotStudioError
-from core.retrieval import search_book
+from core.retrieval import highlight_words, search_book
 from core.services import library
 from pages import _shared as ui
+
+PARAGRAPHS_PER_PAGE = 20
 
 account = ui.require_account()
 books = [b for b in library.list_books(account.id) if b.status == "ready"]
@@ -16,17 +17,20 @@ if not books:
     st.info("No book is ready yet. Add one in the Library.")
     st.stop()
 
-ids = [b.id for b in books]
-chosen = st.session_state.get("book_id")
-book = st.selectbox("Book", books, index=ids.index(chosen) if chosen in ids else 0,
-                    format_func=lambda b: b.title, key="book_select")
+# The open book lives in the URL (?book=…), so a refresh or a bookmark comes back to it.
+ids = [str(b.id) for b in books]
+wanted = st.query_params.get("book") or str(st.session_state.get("book_id", ""))
+book_id = st.selectbox("Book", ids, index=ids.index(wanted) if wanted in ids else 0, key="book_select",
+                       format_func=lambda i: books[ids.index(i)].title)
+book = books[ids.index(book_id)]
+st.query_params["book"] = book_id
 st.session_state.book_id = book.id
 
-st.title(book.title)
-st.caption(" · ".join(filter(None, [book.author, f"{book.word_count:,} words", f"split by {book.split_method}",
+st.title(ui.plain(book.title))
+st.caption(" · ".join(filter(None, [ui.plain(book.author), f"{book.word_count:,} words", f"split by {book.split_method}",
                                     f"indexed with {book.embedding_model}"])))
 for note in book.notes:
-    st.info(note)
+    st.info(ui.plain(note))
 if library.needs_reindex(book):
     st.warning(f"This book was indexed with {book.embedding_model}; Plot Studio now embeds with another model, "
                "so search needs a re-index.")
@@ -45,54 +49,164 @@ with st.expander("Edit title and author"):
             except PlotStudioError as error:
                 ui.show_error(error)
 
-search_tab, chapters_tab = st.tabs(["Search the book", "Chapters"])
 
-with search_tab:
-    query = st.text_input("Search by meaning", placeholder="e.g. the first proposal is refused",
+def act(action, *args, **kwargs):
+    """Run one review action; show its error in place instead of a traceback. True when it worked."""
+    try:
+        with st.spinner("Saving and re-indexing the chapters that changed…"):
+            action(account.id, *args, **kwargs)
+        return True
+    except PlotStudioError as error:
+        ui.show_error(error)
+        return False
+
+
+def search_panel() -> None:
+    query = st.text_input("Search by meaning or by words", placeholder="e.g. the first proposal is refused",
                           key="search_query")
-    if query:
-        for hit in search_book(account.id, book.id, query, k=8):
-            with st.container(border=True):
-                st.markdown(f"**{html.escape(hit.chapter_title)}** · similarity {hit.score:.2f}")
-                words = [re.escape(w) for w in query.split() if len(w) > 3]
-                passage = html.escape(hit.text)
-                if words:
-                    passage = re.sub(rf"\b({'|'.join(words)})", r"<mark>\1</mark>", passage, flags=re.IGNORECASE)
-                st.markdown(passage, unsafe_allow_html=True)
+    if not query:
+        return
+    for rank, hit in enumerate(search_book(account.id, book.id, query, k=8), start=1):
+        with st.container(border=True):
+            st.markdown(f"**{ui.plain(hit.chapter_title)}** · match {rank}")
+            passage = "".join(f"<mark>{html.escape(piece)}</mark>" if matched else html.escape(piece)
+                              for piece, matched in highlight_words(hit.text, query))
+            # st.html, not st.markdown: the book's text is escaped HTML and never read as Markdown, so
+            # `![x](http://…)` in a book stays text instead of loading a remote image.
+            st.html(f'<div style="white-space: pre-wrap">{passage}</div>')
 
-with chapters_tab:
-    chapters = library.list_chapters(account.id, book.id)
-    st.caption(f"{len(chapters)} chapters. Review the split: rename, merge with the next, or split at a paragraph. "
-               "Only the chapters you change are re-indexed.")
-    for chapter in chapters:
-        with st.expander(f"{chapter.number}. {chapter.title} — {chapter.words:,} words"):
-            st.caption(chapter.opening + "…")
-            with st.form(f"rename-{chapter.id}"):
-                new_title = st.text_input("Title", value=chapter.title)
-                if st.form_submit_button("Rename"):
-                    try:
-                        library.rename_chapter(account.id, chapter.id, new_title)
-                        st.rerun()
-                    except PlotStudioError as error:
-                        ui.show_error(error)
-            left, right = st.columns(2)
-            if chapter.number < len(chapters) and left.button("Merge with next chapter", key=f"merge-{chapter.id}"):
-                try:
-                    with st.spinner("Merging and re-indexing…"):
-                        library.merge_with_next(account.id, chapter.id)
+
+SECTION_KINDS = {"chapter": "Chapter", "front_matter": "Front matter", "back_matter": "Back matter"}
+
+
+def section_label(chapter) -> str:
+    """A section in the review: chapters by their number among chapters, matter marked as such; with its words."""
+    place = f"{chapter.ordinal}." if chapter.kind == "chapter" else f"[{SECTION_KINDS[chapter.kind]}]"
+    return f"{place} {chapter.title} — {chapter.words:,} words"
+
+
+def section_kind(chapter) -> None:
+    """Let the writer turn front/back matter into a chapter, and a chapter into matter."""
+    kinds = list(SECTION_KINDS)
+    chosen = st.radio("This section is", kinds, index=kinds.index(chapter.kind), format_func=SECTION_KINDS.get,
+                      horizontal=True, key=f"kind-{chapter.id}",
+                      help="Front and back matter (title page, contents, notes, index) stay with the book and its "
+                           "search, but are not numbered as chapters or adapted.")
+    if chosen != chapter.kind:
+        library.set_chapter_kind(account.id, chapter.id, chosen)
+        st.rerun()
+
+
+def merge_controls(chapter, following) -> None:
+    """Merge with the next section, after the writer confirms; undo a merge made into this one."""
+    confirming = st.session_state.get("confirm_merge") == chapter.id
+    if following is not None and not confirming and st.button("Merge with the next chapter…", key="merge"):
+        st.session_state.confirm_merge = chapter.id
+        st.rerun()
+    if following is not None and confirming:
+        with st.container(border=True):
+            st.markdown(f"Merge **{ui.plain(chapter.title)}** and **{ui.plain(following.title)}** into one "
+                        "chapter? You can undo it: the second chapter's title and text are kept.")
+            yes, no = st.columns(2)
+            if yes.button("Merge them", type="primary", key="merge-yes"):
+                st.session_state.pop("confirm_merge", None)
+                if act(library.merge_with_next, chapter.id):
+                    st.session_state.last_merge = chapter.id
                     st.rerun()
-                except PlotStudioError as error:
-                    ui.show_error(error)
-            if chapter.paragraphs > 1:
-                with right.form(f"split-{chapter.id}"):
-                    at = st.number_input("Start a new chapter at paragraph", min_value=2,
-                                         max_value=chapter.paragraphs, value=2, step=1)
-                    new_title = st.text_input("Title of the new chapter", key=f"split-title-{chapter.id}")
-                    if st.form_submit_button("Split"):
-                        try:
-                            with st.spinner("Splitting and re-indexing…"):
-                                library.split_chapter(account.id, chapter.id, at_paragraph=int(at) - 1,
-                                                      new_title=new_title)
-                            st.rerun()
-                        except PlotStudioError as error:
-                            ui.show_error(error)
+            if no.button("Keep them apart", key="merge-no"):
+                st.session_state.pop("confirm_merge", None)
+                st.rerun()
+
+
+def split_confirmation(reading, index: int) -> None:
+    """Ask for the new chapter's title (none at a merge seam: the merged chapter comes back) and split."""
+    with st.container(border=True):
+        restoring = reading.merged_at.get(index)
+        if restoring:
+            st.markdown(f"Split here and bring back **{ui.plain(restoring)}** as it was before the merge?")
+            new_title = None
+        else:
+            st.markdown(f"Start a new chapter at paragraph {index + 1}?")
+            new_title = st.text_input("Title of the new chapter", value=f"{reading.title} (continued)",
+                                      key="split-title")
+        yes, no = st.columns(2)
+        if yes.button("Split here", type="primary", key="split-yes"):
+            st.session_state.pop("confirm_split", None)
+            if act(library.split_chapter, reading.id, at_paragraph=index, new_title=new_title):
+                st.rerun()
+        if no.button("Cancel", key="split-no"):
+            st.session_state.pop("confirm_split", None)
+            st.rerun()
+
+
+def paragraph_reader(reading) -> None:
+    """The chapter's full text, paragraph by paragraph, numbered and paginated; any paragraph can start a chapter."""
+    count = len(reading.paragraphs)
+    pages = max(1, -(-count // PARAGRAPHS_PER_PAGE))
+    page = 0
+    if pages > 1:
+        starts = list(range(0, count, PARAGRAPHS_PER_PAGE))
+        page = st.selectbox("Paragraphs", range(pages), key=f"page-{reading.id}",
+                            format_func=lambda p: f"{starts[p] + 1}–{min(starts[p] + PARAGRAPHS_PER_PAGE, count)} "
+                                                  f"of {count}") or 0
+    pending = st.session_state.get("confirm_split")
+    for index in range(page * PARAGRAPHS_PER_PAGE, min((page + 1) * PARAGRAPHS_PER_PAGE, count)):
+        with st.container(border=True, key=f"paragraph-{index + 1}"):
+            if index in reading.merged_at:
+                st.caption(f"“{ui.plain(reading.merged_at[index])}” was merged in here")
+            number, body = st.columns([1, 12])
+            number.markdown(f"**¶ {index + 1}**")
+            body.text(reading.paragraphs[index].text)  # the writer's prose, never read as Markdown
+            if index == 0:
+                continue
+            if pending == (reading.id, index):
+                split_confirmation(reading, index)
+            elif body.button("Start a new chapter here", key=f"split-{index}"):
+                st.session_state.confirm_split = (reading.id, index)
+                st.rerun()
+
+
+def chapters_panel() -> None:
+    chapters = library.list_chapters(account.id, book.id)
+    matter = sum(chapter.kind != "chapter" for chapter in chapters)
+    st.caption(f"{len(chapters) - matter} chapters and {matter} sections of front or back matter. Review the split: "
+               "read a chapter, rename it, merge it with the next, or start a new chapter at any paragraph. "
+               "Only the chapters you change are re-indexed.")
+    undo_into = st.session_state.get("last_merge")
+    if undo_into in {c.id for c in chapters}:
+        note, undo = st.columns([4, 1])
+        note.success("Merged. The second chapter's title and text are kept, so you can undo it.")
+        if undo.button("Undo the merge", key="undo-merge"):
+            st.session_state.pop("last_merge", None)
+            if act(library.unmerge, undo_into):
+                st.rerun()
+
+    # The open chapter is in the URL as well (?chapter=…).
+    chapter_ids = [str(c.id) for c in chapters]
+    wanted = st.query_params.get("chapter")
+    chosen = st.selectbox("Chapter", chapter_ids, key=f"chapter-{book.id}",
+                          index=chapter_ids.index(wanted) if wanted in chapter_ids else 0,
+                          format_func=lambda i: section_label(chapters[chapter_ids.index(i)]))
+    st.query_params["chapter"] = chosen
+    position = chapter_ids.index(chosen)
+    chapter = chapters[position]
+    following = chapters[position + 1] if position + 1 < len(chapters) else None
+
+    section_kind(chapter)
+    with st.form(f"rename-{chapter.id}"):
+        new_title = st.text_input("Title", value=chapter.title)
+        if st.form_submit_button("Rename"):
+            if act(library.rename_chapter, chapter.id, new_title):
+                st.rerun()
+    merge_controls(chapter, following)
+    paragraph_reader(library.read_chapter(account.id, chapter.id))
+
+
+# The tab is in the URL too (?tab=…, through the widget's binding); only the open tab's panel runs.
+search_tab, chapters_tab = st.tabs(["Search the book", "Chapters"], key="tab", bind="query-params")
+with search_tab:
+    if search_tab.open:
+        search_panel()
+with chapters_tab:
+    if chapters_tab.open:
+        chapters_panel()

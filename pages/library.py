@@ -24,7 +24,7 @@ with st.container(border=True):
             else:
                 try:
                     library.start_ingest(account.id, upload.name, upload.getvalue(), title=title or None)
-                    st.toast(f"“{upload.name}” is being read. You can keep working meanwhile.")
+                    st.toast(f"“{ui.plain(upload.name)}” is being read. You can keep working meanwhile.")
                 except PlotStudioError as error:
                     ui.show_error(error)
 
@@ -49,7 +49,8 @@ def ingest_progress() -> None:
     for job in active:
         fraction = job.progress_done / job.progress_total if job.progress_total else 0.0
         left, right = st.columns([5, 1])
-        left.progress(min(fraction, 1.0), text=f"{job.params.get('filename', 'Book')}: {job.message}")
+        # "312 of 754 passages embedded" from the first batch on; before that, what the reader is doing.
+        left.progress(min(fraction, 1.0), text=f"{ui.plain(job.params.get('filename')) or 'Book'}: {ui.plain(job.message)}")
         if right.button("Cancel", key=f"cancel-{job.id}"):
             jobs.cancel(account.id, job.id)
 
@@ -57,7 +58,30 @@ def ingest_progress() -> None:
 ingest_progress()
 
 for job in library.recent_failures(account.id):
-    st.error(f"Could not add the upload of {job.created_at:%d %b %H:%M}: {job.error}")
+    message, dismiss = st.columns([6, 1])
+    message.error(f"Could not add {ui.plain(job.params.get('filename')) or 'the upload'}: {ui.plain(job.error)}")
+    if dismiss.button("Dismiss", key=f"dismiss-{job.id}"):
+        library.dismiss_failure(account.id, job.id)
+        st.rerun()
+
+
+
+def delete_with_confirmation(book, left, right) -> None:
+    """Delete asks first: the book goes with its chapters, its index and everything made from it."""
+    if st.session_state.get("confirm_delete") != book.id:
+        if right.button("Delete…", key=f"delete-{book.id}"):
+            st.session_state.confirm_delete = book.id
+            st.rerun()
+        return
+    left.warning(f"Delete “{ui.plain(book.title)}” for good? Its chapters, its index and everything made from it go too.")
+    if right.button("Delete for good", key=f"delete-yes-{book.id}", type="primary"):
+        st.session_state.pop("confirm_delete", None)
+        library.delete_book(account.id, book.id)
+        st.rerun()
+    if right.button("Keep it", key=f"delete-no-{book.id}"):
+        st.session_state.pop("confirm_delete", None)
+        st.rerun()
+
 
 books = library.list_books(account.id)
 if not books:
@@ -68,21 +92,21 @@ if not books:
 for book in books:
     with st.container(border=True):
         left, right = st.columns([4, 1])
-        left.subheader(book.title)
-        byline = " · ".join(filter(None, [book.author, f"{book.word_count:,} words" if book.word_count else None,
-                                          book.source_filename]))
+        left.subheader(ui.plain(book.title))
+        byline = " · ".join(filter(None, [ui.plain(book.author), f"{book.word_count:,} words" if book.word_count else None,
+                                          ui.plain(book.source_filename)]))
         left.caption(byline)
         if book.status == "ready":
+            left.badge("Ready to read and search", icon=":material/check:", color="green")
             if right.button("Open", key=f"open-{book.id}", type="primary"):
                 st.session_state.book_id = book.id
-                st.switch_page("pages/book.py")
+                st.switch_page("pages/book.py", query_params={"book": str(book.id)})
         elif book.status == "processing":
-            right.caption("Being read…")
+            left.badge("Being read…", icon=":material/hourglass_top:", color="blue")
         else:
-            left.error(f"Reading this book failed: {book.error}")
+            left.error(f"Reading {ui.plain(book.source_filename) or 'this book'} failed: {ui.plain(book.error)}")
             if right.button("Retry", key=f"retry-{book.id}"):
                 library.retry_ingest(account.id, book.id)
                 st.rerun()
-        if book.status != "processing" and right.button("Delete", key=f"delete-{book.id}"):
-            library.delete_book(account.id, book.id)
-            st.rerun()
+        if book.status != "processing":
+            delete_with_confirmation(book, left, right)

@@ -92,6 +92,8 @@ def test_bad_upload_fails_with_one_sentence_and_leaves_no_book(writer_a, case):
     assert job.error.count(". ") <= 1 and "Traceback" not in job.error
     assert _counts(writer_a) == (0, 0, 0)
     assert [failure.id for failure in library.recent_failures(writer_a.id)] == [job.id]
+    library.dismiss_failure(writer_a.id, job.id)
+    assert library.recent_failures(writer_a.id) == []
 
 
 @pytest.mark.parametrize("filename, data, message", [

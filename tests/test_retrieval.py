@@ -12,7 +12,7 @@ from sqlalchemy import select
 from core.errors import ConfigurationError
 from core.index import delete_chapter_chunks, store_chunks
 from core.ingest.chunking import ChunkSpan, chunk_text
-from core.retrieval import BookRetriever, Scope, SearchMode, Strategy, nearest_chunks, search_book
+from core.retrieval import BookRetriever, Scope, SearchMode, Strategy, highlight_words, nearest_chunks, search_book
 from db.engine import unit_of_work
 from db.models import Book, Chapter, Chunk
 
@@ -265,3 +265,16 @@ def test_the_retriever_searches_by_words_too(writer_a):
     book_id = add_book(writer_a, [texts])
     retriever = BookRetriever(user_id=writer_a.id, book_id=book_id, k=2, embeddings=FixedEmbeddings(0))
     assert retriever.invoke("a female companion")[0].page_content == QUOTE
+
+
+def marked(passage: str, query: str) -> list[str]:
+    return [piece for piece, matched in highlight_words(passage, query) if matched]
+
+
+def test_highlights_mark_whole_words_of_the_query_only():
+    passage = "Without a word, the Creature's companions went with him; WITH them, a female."
+    assert marked(passage, "with") == ["with", "WITH"]  # never the start of "Without"
+    assert marked(passage, "creature companion female") == ["Creature's", "companions", "female"]
+    assert marked(passage, "the creature") == ["Creature's"]  # common words only when nothing else is asked
+    assert "".join(piece for piece, _ in highlight_words(passage, "with female")) == passage
+    assert marked(passage, "") == [] and marked(passage, "cre") == []

@@ -499,6 +499,13 @@ def recent_failures(user_id: uuid.UUID, *, limit: int = 5) -> list[Job]:
                                     .order_by(Job.created_at.desc()).limit(limit)))
 
 
+def dismiss_failure(user_id: uuid.UUID, job_id: uuid.UUID) -> None:
+    """Forget a refused upload's message (the job row that kept its reason; no book was kept with it)."""
+    with unit_of_work(user_id) as session:
+        session.execute(delete(Job).where(Job.id == job_id, Job.kind == INGEST, Job.status == "failed",
+                                          Job.book_id.is_(None)))
+
+
 def active_book_jobs(user_id: uuid.UUID) -> list[Job]:
     """Ingests and re-indexes still queued or running, oldest first."""
     with unit_of_work(user_id) as session:
