@@ -379,8 +379,8 @@ def start_scripts(user_id: uuid.UUID, book_id: uuid.UUID, *, chapter_numbers: li
         if chapter_numbers:
             query = query.where(Chapter.number.in_(chapter_numbers))
         chapters = session.execute(query).all()
-    if not chapters:
-        raise PlotStudioError("This book has no such chapter." if chapter_numbers else "This book has no chapters.")
+    if not chapters and not chapter_numbers:
+        raise PlotStudioError("This book has no chapters.")
     if chapter_numbers and len(chapters) != len(set(chapter_numbers)):
         missing = sorted(set(chapter_numbers) - {number for _, number in chapters})
         raise PlotStudioError(f"This book has no chapter {', '.join(map(str, missing))}.")

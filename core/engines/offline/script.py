@@ -183,9 +183,9 @@ def _key(name: str) -> str:
     return " ".join(re.sub(r"[’']s$", "", name.strip(" ,.;:!?—-").lower()).replace("’", "'").split())
 
 
-def _speaker_span(verb) -> str | None:
+def _speaker_span(verb, inside: list[bool]) -> str | None:
     """The name that is the subject of a speech verb: `Elinor said`, `said Mr. Bennet`, `grumbled Jo`."""
-    subject = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass")), None)
+    subject = next((c for c in verb.children if c.dep_ in ("nsubj", "nsubjpass") and not inside[c.idx]), None)
     tokens = []
     if subject is not None:
         if subject.lower_ in PRONOUNS:
@@ -193,7 +193,8 @@ def _speaker_span(verb) -> str | None:
         tokens = [t for t in subject.subtree if t.dep_ in ("compound", "flat", "nsubj", "nsubjpass", "amod")
                   and t.i <= subject.i and (t.pos_ == "PROPN" or t.lower_.rstrip(".") in TITLES or t is subject)]
         if subject.pos_ not in ("PROPN",) and not any(t.pos_ == "PROPN" for t in tokens):
-            return subject.text  # "his lady", "her mother": not a name; may still be a board alias
+            phrase = [t for t in subject.subtree if t.i <= subject.i]  # "my father": a board may list it
+            return " ".join(t.text for t in phrase[-3:])
     else:  # inverted: `said Jo`, `cried Mrs. Bennet`
         doc, i = verb.doc, verb.i + 1
         while i < len(doc) and (doc[i].pos_ == "PROPN" or doc[i].lower_.rstrip(".") in TITLES):
@@ -256,7 +257,7 @@ def _attribute(item: Paragraph, doc, inside: list[bool], names: Names) -> None:
     for token in doc:
         if inside[token.idx] or _lemma(token) not in SAY_VERBS or token.pos_ not in ("VERB", "AUX"):
             continue
-        span = _speaker_span(token)
+        span = _speaker_span(token, inside)
         if not span:
             continue
         if span in PRONOUNS:
