@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -80,13 +81,19 @@ def run_checks() -> list[Check]:
 
 
 def database_problem() -> str | None:
-    """A sentence on why the app cannot use its database, or None when it can."""
+    """A sentence on why the app cannot use its database, or None when it can.
+
+    Asked as the app role (which may read the migration history): the web process never opens the
+    owner's credentials. The exception's text (it can quote SQL or a URL) goes to the log only.
+    """
     from db import migrate
+    from db.engine import app_engine
 
     try:
-        current, head = migrate.current_revision(), migrate.head_revision()
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
+        current, head = migrate.current_revision(app_engine()), migrate.head_revision()
+    except Exception:
+        logging.getLogger(__name__).exception("the database check failed")
+        return "the database did not answer, or refused the app's role. Check that it is running and migrated."
     if current != head:
         return f"the schema is at {current}, not {head}: run `python -m core db upgrade`."
     return None

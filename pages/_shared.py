@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import streamlit as st
 
-from core.errors import PlotStudioError
+from core.config import get_settings
+from core.errors import LinkRequiredError, PlotStudioError
 from core.services import accounts
 
 COOKIE = "plotstudio_session"
@@ -29,25 +31,47 @@ def database_ready() -> bool:
 
 
 def _write_cookie(value: str, max_age: int) -> None:
-    st.html(f"<script>document.cookie = {json.dumps(f'{COOKIE}={value}; path=/; max-age={max_age}; SameSite=Strict')};</script>",
-            unsafe_allow_javascript=True)
+    secure = "; Secure" if _served_over_https() else ""
+    cookie = f"{COOKIE}={value}; path=/; max-age={max_age}; SameSite=Strict{secure}"
+    st.html(f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True)
+
+
+def _served_over_https() -> bool:
+    """Whether the browser reached us over https (directly, or through a proxy that says so)."""
+    forwarded = (st.context.headers.get("X-Forwarded-Proto") or "").split(",")[0].strip().lower()
+    return forwarded == "https" or (st.context.url or "").startswith("https://")
+
+
+def client_key() -> str:
+    """Who is knocking, for sign-in throttling: the browser's address as Streamlit sees it."""
+    address = st.context.ip_address
+    return address if isinstance(address, str) and address else "unknown"
 
 
 def current_account() -> accounts.Account | None:
-    """The signed-in writer: from this browser session, else from the sign-in cookie (survives a refresh)."""
+    """The signed-in writer: from this browser session, else from the sign-in cookie (survives a refresh).
+
+    The token is checked again on every run (one indexed lookup), so signing out in one tab, or the
+    session expiring, ends it in every tab already open.
+    """
     if st.session_state.pop("clear_cookie", False):
         _write_cookie("", 0)
-    if "account" not in st.session_state:
+    account, token = st.session_state.get("account"), st.session_state.get("token")
+    if account is not None and (not token or accounts.session_user(token) != account.id):
+        for key in ("account", "token"):
+            st.session_state.pop(key, None)
+        st.session_state.clear_cookie = True
+        account = token = None
+    if account is None:
         token = st.context.cookies.get(COOKIE)
         account = accounts.account_for_session(token)
         if account is None and st.session_state.get("oidc_checked") is None:
             account = _oidc_account()
+            token = st.session_state.get("token") if account else None
         if account is not None:
             st.session_state.account, st.session_state.token = account, token
-    account = st.session_state.get("account")
-    token = st.session_state.get("token")
     if account is not None and token and st.context.cookies.get(COOKIE) != token:
-        _write_cookie(token, 60 * 60 * 24 * 30)
+        _write_cookie(token, 60 * 60 * 24 * get_settings().session_days)
     return account
 
 
@@ -65,13 +89,30 @@ def require_account() -> accounts.Account:
 
 
 def _oidc_account() -> accounts.Account | None:
-    """Single sign-on through `st.login`, when it is configured."""
-    from core.config import get_settings
-
+    """Single sign-on through `st.login`, when it is configured: matched on (issuer, subject)."""
     st.session_state.oidc_checked = True
-    if not get_settings().oidc_enabled or not getattr(st.user, "is_logged_in", False):
+    if not _oidc_signed_in():
         return None
-    return accounts.sign_in_oidc(st.user.email, st.user.get("sub", st.user.email), st.user.get("name"))
+    try:
+        account = accounts.sign_in_oidc(**oidc_identity())
+    except LinkRequiredError:
+        st.session_state.oidc_link_pending = True  # the sign-in page asks for the account's password
+        return None
+    except PlotStudioError as error:
+        st.session_state.oidc_error = str(error)
+        return None
+    remember(account)
+    return account
+
+
+def _oidc_signed_in() -> bool:
+    return get_settings().oidc_enabled and bool(getattr(st.user, "is_logged_in", False))
+
+
+def oidc_identity() -> dict:
+    """Who the provider says this browser is (st.user holds the ID token's claims)."""
+    return {"issuer": st.user.get("iss"), "subject": st.user.get("sub"), "email": st.user.get("email"),
+            "email_verified": st.user.get("email_verified") is True, "name": st.user.get("name")}
 
 
 def remember(account: accounts.Account) -> None:
@@ -88,6 +129,9 @@ def sign_out() -> None:
         st.session_state.pop(key, None)
     # Callers rerun at once, which drops this run's elements: the next run clears the cookie.
     st.session_state.clear_cookie = True
+    st.session_state.pop("oidc_checked", None)
+    if _oidc_signed_in():
+        st.logout()  # the provider's session too, or the next run would sign the writer straight back in
 
 
 def account_menu(account: accounts.Account) -> None:
@@ -101,4 +145,15 @@ def account_menu(account: accounts.Account) -> None:
 
 
 def show_error(error: PlotStudioError) -> None:
-    st.error(str(error))
+    st.error(plain(str(error)))
+
+
+# Every way Markdown loads or links something (images, links, autolinks, HTML, directives) needs one of these.
+_MARKDOWN_SYNTAX = re.compile(r"([\\\[\]<>])")
+
+
+def plain(text: str | None) -> str:
+    """Writer-supplied text (titles, names, book text, file names, sentences quoting them) for an element
+    that renders Markdown, made inert: `![x](http://…)` loads no image, `[x](javascript:…)` is no link,
+    `<img …>` is no tag, `:red[…]` no directive. Widget labels render Markdown too: use it there."""
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", text or "")

@@ -6,8 +6,8 @@ from pages import _shared as ui
 
 account = ui.require_account()
 st.title("Account")
-st.markdown(f"**Email:** {account.email}")
-st.markdown(f"**Name:** {account.display_name or '—'}")
+st.markdown(f"**Email:** {ui.plain(account.email)}")
+st.markdown(f"**Name:** {ui.plain(account.display_name) or '—'}")
 st.markdown(f"**Subscription tier:** {account.tier.value}")
 if account.is_admin:
     st.info("You are an administrator of this Plot Studio.")

@@ -18,7 +18,7 @@ with sign_in_tab:
         password = st.text_input("Password", type="password", key="sign_in_password")
         if st.form_submit_button("Sign in", type="primary"):
             try:
-                ui.remember(accounts.sign_in(email, password))
+                ui.remember(accounts.sign_in(email, password, client=ui.client_key()))
                 st.rerun()
             except AccountError as error:
                 ui.show_error(error)
@@ -38,4 +38,20 @@ with sign_up_tab:
 
 if get_settings().oidc_enabled:
     st.divider()
-    st.button("Sign in with single sign-on", on_click=st.login)
+    if error := st.session_state.pop("oidc_error", None):
+        st.error(error)
+    if st.session_state.get("oidc_link_pending"):
+        st.info("A Plot Studio account already uses this email. Enter its password once to sign in with single "
+                "sign-on from now on.")
+        with st.form("link_oidc"):
+            password = st.text_input("Password of your Plot Studio account", type="password", key="link_password")
+            if st.form_submit_button("Link and sign in", type="primary"):
+                try:
+                    ui.remember(accounts.sign_in_oidc(**ui.oidc_identity(), password=password,
+                                                      client=ui.client_key()))
+                    st.session_state.pop("oidc_link_pending", None)
+                    st.rerun()
+                except AccountError as error:
+                    ui.show_error(error)
+    else:
+        st.button("Sign in with single sign-on", on_click=st.login)

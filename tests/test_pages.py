@@ -153,7 +153,7 @@ def test_sign_up_lands_on_an_empty_library(app):
 def test_sign_up_with_an_email_already_taken_is_refused(app):
     writer = make_writer("taken")
     _sign_up(app, writer.email, PASSWORD)
-    assert _texts(app.error) == [f"An account for {writer.email} already exists: sign in instead."]
+    assert _texts(app.error) == ["This email cannot be used for a new account. If it is yours, sign in instead."]
     assert _on_sign_in_page(app)
 
 

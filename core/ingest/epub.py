@@ -193,12 +193,18 @@ def _first_metadata(book, name: str) -> str | None:
 
 
 def _spine_documents(book, ebooklib) -> list[tuple[str, bytes]]:
-    """Return (name, content) of the XHTML documents in reading order, navigation excluded."""
-    documents = []
+    """Return (name, content) of the XHTML documents in reading order, navigation excluded.
+
+    Each document once: a spine that names one document thousands of times (a 3.5 KB file that
+    expands to millions of words) reads as the one document it is.
+    """
+    documents, seen = [], set()
     for item_id, _linear in book.spine:
         item = book.get_item_with_id(item_id)
-        if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT or isinstance(item, _nav_class()):
+        if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT or isinstance(item, _nav_class()) \
+                or item_id in seen:
             continue
+        seen.add(item_id)
         documents.append((posixpath.normpath(item.get_name()), item.get_content()))
     return documents
 

@@ -6,6 +6,7 @@ import statistics
 import unicodedata
 import zipfile
 from collections import Counter
+from functools import partial
 from pathlib import PurePosixPath
 
 import charset_normalizer
@@ -18,9 +19,15 @@ from core.ingest.gutenberg import read_gutenberg_metadata, strip_gutenberg
 
 SUPPORTED_EXTENSIONS = (".txt", ".md", ".epub", ".docx", ".pdf")
 # A zip may expand to this many times the upload limit before we call it a zip bomb.
-ZIP_EXPANSION_FACTOR = 20
-# No honest document member compresses better than this (text manages about 10:1).
-ZIP_MAX_RATIO = 200
+ZIP_EXPANSION_FACTOR = 5
+# No honest document member compresses better than this (text manages about 10:1, Word's styles 32:1).
+ZIP_MAX_RATIO = 100
+# A book is a few hundred parts at most; a million empty members is an attack on the zip reader.
+ZIP_MAX_MEMBERS = 10_000
+# The longest printed books run to a few thousand pages; more is a file built to exhaust the reader.
+PDF_MAX_PAGES = 3_000
+_WORD = re.compile(rb"\S+")
+_TAG = re.compile(rb"<[^>]*>")
 # More than this share of control characters means the "text" is really binary.
 MAX_CONTROL_CHAR_SHARE = 0.01
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
@@ -36,7 +43,9 @@ _BY_LINE = re.compile(r"^(?:by|written by|author:)\s+(?P<author>[^\n]{2,80}?)[.,
 def parse_book(filename: str, data: bytes, *, max_bytes: int, max_words: int, min_words: int = 0) -> ParsedBook:
     """Read an uploaded file into chapters, or raise UnreadableBookError saying why not."""
     extension = check_file(filename, data, max_bytes=max_bytes)
-    readers = {".txt": _parse_text, ".md": _parse_markdown, ".epub": _parse_epub, ".docx": _parse_docx, ".pdf": _parse_pdf}
+    _refuse_longer_than(extension, data, max_words=max_words, max_bytes=max_bytes)
+    readers = {".txt": _parse_text, ".md": _parse_markdown, ".epub": _parse_epub, ".docx": _parse_docx,
+               ".pdf": partial(_parse_pdf, max_words=max_words)}
     book = readers[extension](data, max_bytes=max_bytes)
     _check_has_text(book)
     _check_word_floor(book, min_words)
@@ -73,6 +82,45 @@ def _check_word_floor(book: ParsedBook, min_words: int) -> None:
     words = sum(section_words(chapter) for chapter in book.chapters)
     if words < min_words:
         raise UnreadableBookError(f"This file holds only {words:,} words; a book needs at least {min_words:,}.")
+
+
+def count_words(data: bytes, *, stop_after: int) -> int:
+    """Whitespace-separated words in raw bytes, counting no further than `stop_after` (no list is built)."""
+    count = 0
+    for count, _ in enumerate(_WORD.finditer(data), start=1):
+        if count > stop_after:
+            break
+    return count
+
+
+def _refuse_longer_than(extension: str, data: bytes, *, max_words: int, max_bytes: int) -> None:
+    """Refuse a book over the word limit from its raw text, before parsing builds anything from it.
+
+    Text files are counted as they are; EPUB and Word documents over the text of each member once, tags
+    stripped (a spine naming one document 6,000 times is counted once). PDFs stop at the limit as they
+    are extracted (_parse_pdf).
+    """
+    if extension in (".txt", ".md"):
+        words = count_words(data, stop_after=max_words)
+    elif extension in (".epub", ".docx"):
+        archive = open_zip_safely(data, max_bytes=max_bytes, kind="EPUB" if extension == ".epub" else "Word")
+        words = 0
+        for member in archive.infolist():
+            if member.filename.lower().endswith((".xhtml", ".html", ".htm", ".xml")) and words <= max_words:
+                words += count_words(_TAG.sub(b" ", _read_member(archive, member, extension)),
+                                     stop_after=max_words - words)
+    else:
+        return
+    if words > max_words:
+        raise UnreadableBookError(f"This book has more than {max_words:,} words; the limit is {max_words:,} words.")
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, extension: str) -> bytes:
+    try:
+        return archive.read(member)
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError) as error:
+        kind = "EPUB" if extension == ".epub" else "Word"
+        raise UnreadableBookError(f"This {kind} file is damaged and cannot be opened.") from error
 
 
 def _check_word_limit(book: ParsedBook, max_words: int) -> None:
@@ -184,13 +232,16 @@ def open_zip_safely(data: bytes, *, max_bytes: int, kind: str) -> zipfile.ZipFil
         members = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise UnreadableBookError(f"This {kind} file is damaged and cannot be opened.") from error
+    if len(members) > ZIP_MAX_MEMBERS:
+        raise UnreadableBookError(f"This {kind} file holds {len(members):,} parts, far more than a book; it was refused.")
     total = sum(member.file_size for member in members)
     if total > max_bytes * ZIP_EXPANSION_FACTOR:
         raise UnreadableBookError(
             f"This {kind} file would expand to {total:,} bytes, far more than a book; it was refused."
         )
     for member in members:
-        if member.file_size > 1_000_000 and member.file_size > ZIP_MAX_RATIO * max(member.compress_size, 1):
+        # Every member: a thousand small bombs are as bad as one big one.
+        if member.file_size > ZIP_MAX_RATIO * max(member.compress_size, 1):
             raise UnreadableBookError(f"This {kind} file contains a suspiciously compressed part; it was refused.")
     return archive
 
@@ -307,7 +358,7 @@ def _chapters_at_style(paragraphs: list[tuple[str, str]], heading_style: str) ->
 # --- pdf --------------------------------------------------------------------------------------
 
 
-def _parse_pdf(data: bytes, *, max_bytes: int) -> ParsedBook:
+def _parse_pdf(data: bytes, *, max_bytes: int, max_words: int | None = None) -> ParsedBook:
     """Read a PDF's text layer, clean away page furniture and split it into chapters."""
     import pypdf  # imported here: only PDF uploads need it
 
@@ -317,7 +368,7 @@ def _parse_pdf(data: bytes, *, max_bytes: int) -> ParsedBook:
             raise UnreadableBookError(
                 "This PDF is password-protected: remove the password (or export an unprotected copy) and upload it again."
             )
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = _pdf_page_texts(reader, max_words)
         metadata = reader.metadata
         title = (metadata.title or None) if metadata else None
         author = (metadata.author or None) if metadata else None
@@ -332,6 +383,20 @@ def _parse_pdf(data: bytes, *, max_bytes: int) -> ParsedBook:
     text = pdf_pages_to_text(pages)
     split = split_chapters(text)
     return ParsedBook(title, author, split.chapters, split.split_method, split.notes)
+
+
+def _pdf_page_texts(reader, max_words: int | None) -> list[str]:
+    """The text of each page, refusing a PDF of too many pages and stopping once it passes the word limit."""
+    count = len(reader.pages)
+    if count > PDF_MAX_PAGES:
+        raise UnreadableBookError(f"This PDF has {count:,} pages; Plot Studio reads books of up to {PDF_MAX_PAGES:,} pages.")
+    pages, words = [], 0
+    for page in reader.pages:
+        pages.append(page.extract_text() or "")
+        words += len(pages[-1].split())
+        if max_words is not None and words > max_words:
+            raise UnreadableBookError(f"This book has more than {max_words:,} words; the limit is {max_words:,} words.")
+    return pages
 
 
 def _decrypts_without_password(reader) -> bool:

@@ -236,7 +236,7 @@ def account_by_email(email: str) -> Account:
 
 
 def sign_in_oidc(issuer: str, subject: str, email: str | None, *, email_verified: bool = False,
-                 name: str | None = None, password: str | None = None) -> Account:
+                 name: str | None = None, password: str | None = None, client: str = "unknown") -> Account:
     """The account of a single-sign-on identity (Streamlit's `st.login`), matched on (issuer, subject).
 
     A new identity whose email already has a password account is linked to it only when the provider
@@ -264,7 +264,7 @@ def sign_in_oidc(issuer: str, subject: str, email: str | None, *, email_verified
                            "to the Plot Studio account that uses it: sign in with your password instead.")
     if password is None:
         raise LinkRequiredError("An account with this email exists: enter its password once to link single sign-on to it.")
-    account = sign_in(email, password, client=f"oidc:{issuer}")
+    account = sign_in(email, password, client=client)
     with unit_of_work(account.id) as session:
         session.execute(update(User).where(User.id == account.id).values(oidc_issuer=issuer, oidc_subject=subject))
     return account
