@@ -206,7 +206,7 @@ def parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run a job worker in the foreground")
     worker.add_argument("--name", default="worker")
-    worker.add_argument("--concurrency", type=int, default=1)
+    worker.add_argument("--concurrency", type=_positive, default=1)
     worker.set_defaults(func=cmd_worker)
 
     doctor = commands.add_parser("doctor", help="check the installation; non-zero exit if anything is wrong")
@@ -221,15 +221,15 @@ def parser() -> argparse.ArgumentParser:
     ingest.set_defaults(func=cmd_ingest)
 
     reindex = commands.add_parser("reindex", help="re-embed a book with the current embedding model")
-    reindex.add_argument("book", help="book id")
+    reindex.add_argument("book", help="book id", type=_book_id)
     reindex.add_argument("--user", required=True, metavar="EMAIL")
     reindex.set_defaults(func=cmd_reindex)
 
     search = commands.add_parser("search", help="semantic search in one book")
-    search.add_argument("book", help="book id")
+    search.add_argument("book", help="book id", type=_book_id)
     search.add_argument("query")
     search.add_argument("--user", required=True, metavar="EMAIL")
-    search.add_argument("-k", type=int, default=10)
+    search.add_argument("-k", type=_positive, default=10)
     search.set_defaults(func=cmd_search)
 
     purge = commands.add_parser("purge-cache", help="delete a writer's expired cache entries (a job)")
@@ -238,7 +238,7 @@ def parser() -> argparse.ArgumentParser:
     purge.set_defaults(func=cmd_purge_cache)
 
     script = commands.add_parser("script", help="write a chapter (or every chapter) as a screenplay")
-    script.add_argument("book", help="book id")
+    script.add_argument("book", help="book id", type=_book_id)
     which = script.add_mutually_exclusive_group(required=True)
     which.add_argument("--chapter", type=int, metavar="N")
     which.add_argument("--all", action="store_true", help="every chapter, in order (one job)")
@@ -248,14 +248,14 @@ def parser() -> argparse.ArgumentParser:
     script.set_defaults(func=cmd_script)
 
     script_import = commands.add_parser("script-import", help="import a .fountain file as a chapter's newest script")
-    script_import.add_argument("book", help="book id")
+    script_import.add_argument("book", help="book id", type=_book_id)
     script_import.add_argument("--chapter", type=int, required=True, metavar="N")
     script_import.add_argument("path", metavar="FILE.fountain")
     script_import.add_argument("--user", required=True, metavar="EMAIL")
     script_import.set_defaults(func=cmd_script_import)
 
     export = commands.add_parser("export", help="a chapter's newest script, or the whole book's, as Fountain/FDX/PDF")
-    export.add_argument("book", help="book id")
+    export.add_argument("book", help="book id", type=_book_id)
     export.add_argument("--format", required=True, choices=["fountain", "fdx", "pdf"])
     export.add_argument("--out", required=True, metavar="PATH")
     export.add_argument("--chapter", type=int, metavar="N", help="without it: every chapter, with a title page")
@@ -271,6 +271,30 @@ def main(argv: list[str] | None = None) -> int:
     except PlotStudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback: one sentence; the details are for the log
+        import logging
+        logging.getLogger("core").debug("command failed", exc_info=True)
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        print(f"error: the command failed unexpectedly ({type(exc).__name__}: {detail}); "
+              "`python -m core doctor` tells what is wrong.", file=sys.stderr)
+        return 1
+
+
+def _book_id(value: str) -> str:
+    """A book id as the CLI takes it: a UUID, else argparse prints the usage and this sentence."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"“{value}” is not a book id (the id `ingest` printed, a UUID)") from None
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"“{value}” is not a whole number of at least 1")
+    return int(value)
 
 
 if __name__ == "__main__":

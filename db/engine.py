@@ -28,7 +28,15 @@ def owner_url() -> str:
 
 
 def app_url() -> str:
-    """URL of the RLS-bound role every page, CLI command and worker uses."""
+    """URL of the RLS-bound role every page, CLI command and worker uses (migrated before first use)."""
+    from db.migrate import ensure_migrated
+
+    ensure_migrated()
+    return unchecked_app_url()
+
+
+def unchecked_app_url() -> str:
+    """The app role's URL, without first making sure the schema is there."""
     settings = get_settings()
     if settings.app_database_url:
         return settings.app_database_url

@@ -91,3 +91,59 @@ def current_revision(engine: Engine | None = None) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+_migration_state = {"checked": False, "running": False}
+
+
+def ensure_migrated() -> None:
+    """Before a process first uses the database: bring an embedded one up to date, or say how to.
+
+    The embedded database is the app's own, so it is migrated here, under a lock in the data directory
+    (processes starting together migrate it once). An external DATABASE_URL is the operator's: a schema
+    that is behind gets one sentence naming the command to run.
+    """
+    if _migration_state["checked"] or _migration_state["running"]:
+        return
+    _migration_state["running"] = True
+    try:
+        if get_settings().embedded_database:
+            _migrate_embedded()
+        else:
+            _check_external()
+        _migration_state["checked"] = True
+    finally:
+        _migration_state["running"] = False
+
+
+def _migrate_embedded() -> None:
+    import fasteners
+
+    owner_url()  # starts (or joins) the server, which makes the data directory's run/ folder
+    with fasteners.InterProcessLock(str(get_settings().data_dir.resolve() / "run" / "migrate.lock")):
+        if current_revision() != head_revision():
+            upgrade()
+
+
+def _check_external() -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.pool import NullPool
+
+    from core.errors import ConfigurationError
+    from db.engine import unchecked_app_url
+
+    head = head_revision()
+    engine = create_engine(unchecked_app_url(), poolclass=NullPool)
+    try:
+        current = current_revision(engine)
+    except OperationalError as exc:
+        if "does not exist" not in str(exc) and "authentication failed" not in str(exc):
+            raise ConfigurationError(f"Plot Studio cannot reach its database at {make_url(owner_url()).host}: "
+                                     "check that it is running and that DATABASE_URL is right.") from None
+        current = None  # no app role yet: never migrated
+    finally:
+        engine.dispose()
+    if current != head:
+        raise ConfigurationError(f"The database is not migrated (schema {current or 'empty'}, this version needs "
+                                 f"{head}): run `python -m core db upgrade`.")
