@@ -411,3 +411,29 @@ def version_summary(user_id: uuid.UUID, row: ChapterScript) -> dict:
             "engine": row.generation_method, "source": row.source, "plot_enhanced": row.plot_enhanced,
             "character_enhanced": row.character_enhanced, "pages": float(row.pages),
             "enhancements": row.enhancements, "scenes": row.scenes, "fountain": row.fountain}
+
+
+def active_script_jobs(user_id: uuid.UUID, book_id: uuid.UUID) -> list:
+    """Script jobs of this book still queued or running, oldest first (the page shows their progress)."""
+    from db.models import Job
+    with unit_of_work(user_id) as session:
+        return list(session.scalars(select(Job).where(Job.kind == GENERATE, Job.book_id == book_id,
+                                                      Job.status.in_(("queued", "running")))
+                                    .order_by(Job.created_at)))
+
+
+def last_script_job(user_id: uuid.UUID, book_id: uuid.UUID):
+    """The newest script job of this book, to say how it ended."""
+    from db.models import Job
+    with unit_of_work(user_id) as session:
+        return session.scalar(select(Job).where(Job.kind == GENERATE, Job.book_id == book_id)
+                              .order_by(Job.created_at.desc()).limit(1))
+
+
+def preview(fountain: str) -> tuple[str, float]:
+    """(HTML formatted like a screenplay page, estimated pages) of any Fountain text, for the editor's preview."""
+    return export.to_html(fountain), ftn.parse(fountain).pages
+
+
+def engines_available() -> list[str]:
+    return ["offline", "llm"] if get_settings().llm_configured else ["offline"]

@@ -66,6 +66,7 @@ ARRIVAL = {"arrive", "enter", "reach", "return", "go", "walk", "ride", "drive", 
            "repair", "hasten", "hurry", "run", "sail", "land", "climb", "descend", "cross", "leave", "quit"}
 SCENE_BREAK_LINE = re.compile(r"^[\s*·•#~=_-]{3,}$")
 MIN_SCENE_WORDS = 180
+MIN_STRONG_SCENE_WORDS = 30
 MAX_ACTION_WORDS = 40
 SPELLED = ["ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX"]
 
@@ -216,6 +217,7 @@ class Paragraph:
     narration: list[str] = field(default_factory=list)  # sentences outside the quotes and their tags
     places: list[tuple[str, str]] = field(default_factory=list)  # (name, kind: FAC/GPE/LOC/NOUN)
     time_shift: bool = False
+    strong_shift: bool = False
     moves: bool = False
     night: bool = False
     day: bool = False
@@ -242,7 +244,8 @@ def analyse(text: str, names: Names) -> list[Paragraph]:
         _attribute(item, doc, inside, names)
         _narration_and_places(item, doc, inside)
         first = paragraph[:200]
-        item.time_shift = bool(TIME_SHIFT.match(first)) or any(
+        item.strong_shift = bool(TIME_SHIFT.match(first))
+        item.time_shift = item.strong_shift or any(
             e.label_ in ("DATE", "TIME") and e.start_char < 12 and not inside[e.start_char] for e in doc.ents)
         frame = "".join(ch for k, ch in enumerate(paragraph) if not inside[k])
         item.night = bool(NIGHT.search(frame))
@@ -344,7 +347,10 @@ def split_scenes(paragraphs: list[Paragraph]) -> list[DraftScene]:
                 words = 0
             continue
         new_place = item.moves and item.places and _place_name(item.places[0][0]) != _current_place(scenes[-1])
-        if scenes[-1].paragraphs and words >= MIN_SCENE_WORDS and (item.time_shift or new_place) \
+        # "The next morning…" opening a paragraph is a new scene even after a short one; a date or a move
+        # somewhere else only after a scene of some length (prose mentions both in passing).
+        enough = words >= (MIN_STRONG_SCENE_WORDS if item.strong_shift else MIN_SCENE_WORDS)
+        if scenes[-1].paragraphs and enough and (item.time_shift or new_place) \
                 and not (item.quotes and not item.narration):
             scenes.append(DraftScene([], time_jump=item.time_shift))
             words = 0
