@@ -29,7 +29,8 @@ else:
     ui.account_menu(account)
     page = st.navigation({
         "Your books": [st.Page("pages/library.py", title="Library", icon="📚", default=True),
-                       st.Page("pages/book.py", title="Book", icon="📖")],
+                       st.Page("pages/book.py", title="Book", icon="📖"),
+                       st.Page("pages/scripts.py", title="Scripts", icon="🎬")],
         "Account": [st.Page("pages/account.py", title="Account", icon="👤")],
     })
 page.run()
