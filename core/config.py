@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     summary_piece_tokens: int = Field(6000, description="Longest piece of a chapter summarised in one call (longer chapters go in pieces).")
     sign_in_max_failures: int = Field(5, description="Wrong passwords an account may receive per window before sign-in to it is refused.")
     sign_in_max_client_failures: int = Field(20, description="Wrong passwords one client (browser address) may send per window before it is refused.")
-    sign_in_window_seconds: int = Field(900, description="How long sign-in failures are counted (and a refused account or client waits).")
+    sign_in_window_seconds: int = Field(900, description="How long sign-in failures are remembered after the last one (and a refused account or client waits).")
     parse_memory_mb: int = Field(1024, description="Memory ceiling of the child process that reads an upload; a file needing more is refused.")
 
     @field_validator("database_url", "app_database_url")

@@ -376,13 +376,13 @@ class NlpAnnotation(Base):
 
 
 class SignInThrottle(Base):
-    """Failed sign-ins per account and per client in the current window; only definer functions touch it."""
+    """Failed sign-ins per account and per client, forgotten after a quiet window; only definer functions touch it."""
 
     __tablename__ = "sign_in_throttle"
     scope: Mapped[str] = mapped_column(String(10), primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     failures: Mapped[int] = mapped_column(server_default=sql_text("0"))
-    window_started_at: Mapped[datetime] = _now()
+    last_failure_at: Mapped[datetime] = _now()
 
 
 class ChapterSummary(Base):

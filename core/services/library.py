@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 import uuid
@@ -19,12 +20,14 @@ from core.embeddings import get_embedder
 from core.errors import JobCancelledError, NotFoundError, PlotStudioError, UnreadableBookError
 from core.ingest import CHAPTER, KINDS, SPLITTER_VERSION, ParsedBook
 from core.ingest.chunking import ChunkSpan, chunk_text
-from core.ingest.formats import check_file, parse_book, split_parameters
+from core.ingest.formats import check_file, printable, safe_filename, split_parameters
+from core.ingest.sandbox import parse_upload
 from core.index import ChapterChunks, delete_chapter_chunks, store_book_chunks
 from db.engine import unit_of_work
 from db.models import Book, BookSource, Chapter, Chunk, Job
 from db.repositories import get_visible
 
+log = logging.getLogger(__name__)
 INGEST = "ingest_book"
 REINDEX = "reindex_book"
 # Passages embedded between two progress reports: small, so the bar moves within a second or two.
@@ -63,6 +66,7 @@ def _limits() -> dict:
 def start_ingest(user_id: uuid.UUID, filename: str, data: bytes, *, title: str | None = None,
                  queue: bool = True) -> uuid.UUID:
     """Keep the upload and queue its ingestion (or leave the job for the caller to run); returns the job."""
+    filename, title = safe_filename(filename), printable(title or "").strip() or None
     check_file(filename, data, max_bytes=_limits()["max_bytes"])
     with unit_of_work(user_id) as session:
         book = Book(user_id=user_id, title=title or PurePosixPath(filename).stem, source_filename=filename,
@@ -77,7 +81,7 @@ def start_ingest(user_id: uuid.UUID, filename: str, data: bytes, *, title: str |
 
 def preview_split(filename: str, data: bytes) -> dict:
     """How a file would split into chapters, without storing anything (to check before ingesting)."""
-    parsed = parse_book(filename, data, **_limits())
+    parsed = parse_upload(filename, data, **_limits(), memory_mb=get_settings().parse_memory_mb)
     return {"title": parsed.title, "author": parsed.author, "split_method": parsed.split_method,
             "notes": parsed.notes,
             "chapters": [{"number": n, "heading": c.heading, "title": c.title, "words": _words(c.text),
@@ -110,7 +114,7 @@ def ingest_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str, ti
             source_name, source_data = source.filename, source.data
         # Everything slow happens here, outside any transaction: no connection or lock is held meanwhile.
         progress(0, 0, "Reading the file…")
-        parsed = parse_book(source_name, source_data, **_limits())
+        parsed = parse_upload(source_name, source_data, **_limits(), memory_mb=get_settings().parse_memory_mb)
         progress(0, 0, f"Found {len(parsed.story_chapters)} chapters ({parsed.split_method}).")
         embedded = _embed_chapters([c.text for c in parsed.chapters], progress)
         with unit_of_work(user_id) as session:
@@ -132,8 +136,11 @@ def ingest_book(user_id: uuid.UUID, progress: jobs.Progress, *, book_id: str, ti
     except PlotStudioError as exc:
         _mark_failed(user_id, book_uuid, str(exc))
         raise
-    except Exception as exc:
-        _mark_failed(user_id, book_uuid, f"{type(exc).__name__}: {exc}")
+    except Exception:
+        # The detail (which may quote SQL) goes to the log; the writer reads a sentence.
+        log.exception("ingesting book %s failed", book_uuid)
+        _mark_failed(user_id, book_uuid, "Something went wrong on our side while reading this book. Try again; "
+                                         "if it keeps failing, tell whoever runs this Plot Studio.")
         raise
     return {**summary, "seconds": round(time.perf_counter() - started, 2)}
 

@@ -85,16 +85,18 @@ SET search_path = pg_catalog, pg_temp AS $$
     SELECT encode(sha256(convert_to(lower(btrim(coalesce(p_value, ''))), 'UTF8')), 'hex')
 $$;
 
--- Seconds until this account or client may try again (0: now), forgetting windows that ended.
+-- Seconds until this account or client may try again (0: now). Failures are forgotten once a whole
+-- window passes without one, so a guesser is held off for as long as it keeps guessing.
 CREATE FUNCTION app_throttle_wait(p_email text, p_client text, p_account_limit integer,
                                   p_client_limit integer, p_window_seconds integer)
 RETURNS integer LANGUAGE plpgsql VOLATILE {PINNED} AS $$
 DECLARE
     v_window interval := make_interval(secs => p_window_seconds);
 BEGIN
-    DELETE FROM public.sign_in_throttle t WHERE t.window_started_at <= now() - v_window;
+    -- clock_timestamp(), not now(): the time of this call, whatever transaction it runs in.
+    DELETE FROM public.sign_in_throttle t WHERE t.last_failure_at <= clock_timestamp() - v_window;
     RETURN coalesce((
-        SELECT max(ceil(extract(epoch FROM t.window_started_at + v_window - now())))::integer
+        SELECT max(ceil(extract(epoch FROM t.last_failure_at + v_window - clock_timestamp())))::integer
         FROM public.sign_in_throttle t
         WHERE (t.scope = 'account' AND t.key = public.app_throttle_key(p_email) AND t.failures >= p_account_limit)
            OR (t.scope = 'client' AND t.key = public.app_throttle_key(p_client) AND t.failures >= p_client_limit)
@@ -137,9 +139,10 @@ BEGIN
         RETURN QUERY SELECT NULL::uuid, v_wait;
         RETURN;
     END IF;
-    INSERT INTO public.sign_in_throttle AS t (scope, key, failures)
-    VALUES ('account', public.app_throttle_key(p_email), 1), ('client', public.app_throttle_key(p_client), 1)
-    ON CONFLICT (scope, key) DO UPDATE SET failures = t.failures + 1;
+    INSERT INTO public.sign_in_throttle AS t (scope, key, failures, last_failure_at)
+    VALUES ('account', public.app_throttle_key(p_email), 1, clock_timestamp()),
+           ('client', public.app_throttle_key(p_client), 1, clock_timestamp())
+    ON CONFLICT (scope, key) DO UPDATE SET failures = t.failures + 1, last_failure_at = clock_timestamp();
     -- Both sides hashed again: the comparison's time says nothing about how much of the digest matched.
     SELECT u.id INTO v_user FROM public.users u
     WHERE lower(u.email) = lower(btrim(p_email)) AND u.password_hash IS NOT NULL
@@ -159,11 +162,11 @@ CREATE TABLE sign_in_throttle (
     scope varchar(10) NOT NULL CHECK (scope IN ('account', 'client')),
     key text NOT NULL,
     failures integer NOT NULL DEFAULT 0,
-    window_started_at timestamptz NOT NULL DEFAULT now(),
+    last_failure_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (scope, key)
 );
-COMMENT ON TABLE sign_in_throttle IS 'failed sign-ins per account and per client in the current window; only definer functions touch it';
-CREATE INDEX idx_sign_in_throttle_window ON sign_in_throttle (window_started_at);
+COMMENT ON TABLE sign_in_throttle IS 'failed sign-ins per account and per client, forgotten after a quiet window; only definer functions touch it';
+CREATE INDEX idx_sign_in_throttle_window ON sign_in_throttle (last_failure_at);
 
 ALTER TABLE users ADD COLUMN oidc_issuer text;
 ALTER TABLE users DROP CONSTRAINT users_oidc_subject_key;
