@@ -57,8 +57,63 @@ def _engines() -> list[Check]:
         f"{settings.embedding_model} (packaged, offline)"
     images = "disabled" if not settings.enable_character_images else \
         (f"images API {settings.image_base_url}" if settings.image_base_url else "local portrait cards")
-    return [Check("llm", True, llm), Check("embeddings", _embedding_model_available(), embed),
-            Check("portraits", True, images)]
+    return [_llm_check(llm), Check("embeddings", _embedding_model_available(), embed), _portrait_check(images)]
+
+
+PROBE_SECONDS = 10
+
+
+def _llm_check(described: str) -> Check:
+    """Ask a configured endpoint for its models (`/v1/models`): it answers, and lists the model each tier uses."""
+    settings = get_settings()
+    if not settings.llm_configured:
+        return Check("llm", True, described)
+    import openai
+
+    from core.config import Tier
+
+    client = openai.OpenAI(base_url=settings.llm_base_url, api_key=settings.llm_api_key or "none",
+                           timeout=PROBE_SECONDS, max_retries=0)
+    try:
+        listed = {model.id for model in client.models.list()}
+    except openai.APIStatusError as error:
+        return Check("llm", False, f"{described} answered {error.status_code} to /models: check the URL and key")
+    except openai.APIError as error:
+        return Check("llm", False, f"{described} did not answer ({type(error).__name__}): is it running?")
+    missing = sorted({settings.model_for(tier) for tier in Tier} - listed)
+    if listed and missing:  # an empty list: servers that do not list their models
+        return Check("llm", False, f"{described} answers, but does not serve {', '.join(missing)}: "
+                                   "set LLM_MODEL_<TIER> to models it lists")
+    return Check("llm", True, f"{described} answers, {len(listed)} models listed")
+
+
+def _portrait_check(described: str) -> Check:
+    """Render a portrait card for real (or ask the images API for its models), not just read the settings."""
+    settings = get_settings()
+    if not settings.enable_character_images:
+        return Check("portraits", True, described)
+    if settings.image_base_url:
+        import openai
+
+        client = openai.OpenAI(base_url=settings.image_base_url, api_key=settings.image_api_key or "none",
+                               timeout=PROBE_SECONDS, max_retries=0)
+        try:
+            client.models.list()
+        except openai.APIError as error:
+            return Check("portraits", False, f"{described} did not answer /models ({type(error).__name__})")
+        return Check("portraits", True, f"{described} answers")
+    import io
+
+    from PIL import Image, ImageDraw
+
+    card = Image.new("RGB", (256, 320), (38, 42, 58))
+    ImageDraw.Draw(card).text((24, 280), "Plot Studio", fill=(235, 235, 235))
+    buffer = io.BytesIO()
+    card.save(buffer, format="PNG")
+    rendered = Image.open(io.BytesIO(buffer.getvalue()))
+    ok = rendered.size == (256, 320)
+    return Check("portraits", ok, f"{described}: rendered a {rendered.size[0]}×{rendered.size[1]} PNG card"
+                 if ok else f"{described}: the card did not render")
 
 
 def _embedding_model_available() -> bool:

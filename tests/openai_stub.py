@@ -103,10 +103,21 @@ class OpenAIStub:
         self.requests: list[dict] = []
         self.failures: list[int] = []  # status codes to answer with, one per coming request
         self.chat_script, self.refuse = [], set()
+        self.models = ["gpt-4o-mini", "gpt-4o"]  # what GET /v1/models lists
         self.prompt_tokens = self.completion_tokens = 0
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                stub.requests.append({"path": self.path, "method": "GET",
+                                      "authorization": self.headers.get("Authorization")})
+                if stub.failures:
+                    return self._answer(stub.failures.pop(0), {"error": {"message": "told to fail"}})
+                if self.path.endswith("/models"):
+                    return self._answer(200, {"object": "list", "data": [
+                        {"id": model, "object": "model", "created": 0, "owned_by": "stub"} for model in stub.models]})
+                self._answer(404, {"error": {"message": f"no {self.path} here"}})
+
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 stub.requests.append({"path": self.path, **body})
