@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from core.config import get_settings
+from core.errors import PlotStudioError
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,8 @@ def database_problem() -> str | None:
 
     try:
         current, head = migrate.current_revision(app_engine()), migrate.head_revision()
+    except PlotStudioError as problem:  # e.g. an external database not migrated yet: its sentence says what to run
+        return str(problem)
     except Exception:
         logging.getLogger(__name__).exception("the database check failed")
         return "the database did not answer, or refused the app's role. Check that it is running and migrated."
