@@ -160,3 +160,84 @@ class ChapterScriptDraft(BaseModel):
         description="The whole screenplay of the chapter as Fountain text.")
     enhancements: list[RealText] = Field(
         default_factory=list, description="What the plot context changed, one short phrase each (may be empty).")
+
+
+# --- character board (issue 10) ---------------------------------------------------------------------------
+
+CHARACTER_ROLES = ("protagonist", "antagonist", "supporting", "minor")
+CHARACTER_TEXT_FIELDS = ("character_arc", "physical_description", "personality", "want", "need", "lie", "ghost")
+
+
+def character_role(value: str) -> str:
+    role = value.strip().lower()
+    if role not in CHARACTER_ROLES:
+        raise ValueError(f"Role must be one of: {', '.join(CHARACTER_ROLES)}")
+    return role
+
+
+class CharacterProfile(BaseModel):
+    """The profile a writer edits on the board (the design's Character and CharacterValidator)."""
+
+    name: CharacterName
+    aliases: list[RealText] = Field(default_factory=list, description="Other names the book uses for them.")
+    role: Annotated[str, AfterValidator(character_role)] = Field(
+        description="protagonist, antagonist, supporting or minor.")
+    archetypes: Archetypes = Field(description="1 to 5 archetype names, the primary first.")
+    want: RealText = Field(description="The external goal they pursue.")
+    need: RealText = Field(description="The inner need they must meet.")
+    lie: str = Field(default="", description="The false belief they hold.")
+    ghost: str = Field(default="", description="The backstory wound behind the lie.")
+    character_arc: str = Field(default="", description="How they change from first to last appearance.")
+    physical_description: str = Field(default="", description="Age, build, face, hair, eyes, dress.")
+    personality: str = Field(default="", description="Temperament and traits.")
+
+    @field_validator("aliases")
+    @classmethod
+    def _distinct_aliases(cls, value: list[str]) -> list[str]:
+        seen: list[str] = []
+        for alias in value:
+            if alias.lower() not in (s.lower() for s in seen):
+                seen.append(alias)
+        return seen
+
+
+class ArchetypeFit(BaseModel):
+    """One archetype and why it fits, with the passages that show it."""
+
+    name: RealText
+    reason: RealText
+    evidence: list[Citation] = Field(default_factory=list)
+
+
+class ArchetypeAnalysis(BaseModel):
+    """The design's archetype analysis: primary, 1-4 secondary, traits, strengths, shadows, story roles."""
+
+    primary: ArchetypeFit
+    secondary: list[ArchetypeFit] = Field(default_factory=list, max_length=4)
+    traits: list[str] = Field(default_factory=list)
+    strengths: list[str] = Field(default_factory=list)
+    shadows: list[str] = Field(default_factory=list)
+    story_roles: list[str] = Field(default_factory=list)
+    method: str = Field(default="rules", description="'rules' (offline) or the model that analysed it")
+
+    @property
+    def names(self) -> list[str]:
+        return [self.primary.name, *(fit.name for fit in self.secondary)]
+
+
+class CharacterStats(BaseModel):
+    mentions: int = 0
+    dialogue_lines: int = 0
+    chapters_present: int = 0
+    first_chapter: int | None = None
+    last_chapter: int | None = None
+
+
+class CitedCharacter(BaseModel):
+    """What a characters engine returns per character: profile, analysis, per-field citations, counts."""
+
+    profile: CharacterProfile
+    analysis: ArchetypeAnalysis
+    citations: dict[str, list[Citation]] = Field(default_factory=dict)
+    stats: CharacterStats = Field(default_factory=CharacterStats)
+    label: str = Field(description="how it was made, shown wherever it appears (e.g. 'offline draft')")

@@ -64,3 +64,7 @@ class VersionConflictError(PlotStudioError):
     def __init__(self, message: str, *, yours: dict, theirs: dict, current_version: int):
         super().__init__(message)
         self.yours, self.theirs, self.current_version = yours, theirs, current_version
+
+
+class PermissionDeniedError(PlotStudioError):
+    """The writer may not do this (e.g. only administrators edit the archetype table)."""
