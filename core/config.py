@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     max_book_words: int = Field(3_000_000, description="Longest book accepted, in words.")
 
     in_process_worker: bool = Field(True, description="Run one job worker inside the app process.")
+    job_heartbeat_seconds: float = Field(10, description="How often a job worker tells the database it is alive.")
+    job_stalled_seconds: float = Field(30, description="A worker silent this long is taken for dead: its running job is run again by another worker.")
+    job_max_attempts: int = Field(3, description="Runs a job may start before it is given up on as failed (the writer can press Retry).")
     session_days: int = Field(30, description="How long a sign-in lasts.")
     oidc_enabled: bool = Field(False, description="Offer `st.login` single sign-on (configure `[auth]` in `.streamlit/secrets.toml`).")
 

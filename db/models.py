@@ -344,6 +344,8 @@ class Job(Base):
     params: Mapped[dict[str, Any]] = _json("{}")
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     cancel_requested: Mapped[bool] = mapped_column(server_default=sql_text("false"))
+    attempts: Mapped[int] = mapped_column(server_default=sql_text("0"), comment=(
+        "runs started; a run that finds the last one died without finishing counts again"))
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = _now()

@@ -488,9 +488,10 @@ def _refresh(chapter: Chapter) -> None:
 
 def delete_book(user_id: uuid.UUID, book_id: uuid.UUID) -> None:
     """Delete a book in any state; its queued or running jobs are cancelled first."""
+    get_book(user_id, book_id)
     jobs.cancel_book_jobs(user_id, book_id)
-    with unit_of_work(user_id) as session:
-        session.delete(_book(session, book_id))
+    with unit_of_work(user_id) as session:  # a cancelled upload has taken its book with it already
+        session.execute(delete(Book).where(Book.id == book_id))
 
 
 def chunk_count(user_id: uuid.UUID, book_id: uuid.UUID) -> int:

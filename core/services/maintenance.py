@@ -33,6 +33,3 @@ def purge_expired_cache(user_id: uuid.UUID, progress: jobs.Progress, *, batch_si
 def start_cache_purge(user_id: uuid.UUID, *, batch_size: int = 500) -> uuid.UUID:
     """Queue a purge of the writer's expired cache entries; returns the job to poll."""
     return jobs.submit(user_id, PURGE_CACHE, {"batch_size": batch_size})
-
-
-jobs.register(PURGE_CACHE, purge_expired_cache)
