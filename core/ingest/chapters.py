@@ -149,8 +149,8 @@ def _find_headings(stripped: list[str], *, markdown: bool) -> list[_Heading]:
         for heading in [_read_heading(stripped, index)]
         if heading
     ]
-    # Bare numerals ("IV") are weak evidence: used only when no line says "Chapter".
-    if any(h.kind in ("chapter", "story") for h in candidates):
+    # Bare numerals ("IV") are weak evidence: used only when no line says "Chapter" (a Prologue may go with either).
+    if any(h.kind == "chapter" for h in candidates):
         candidates = [h for h in candidates if h.kind != "bare"]
     candidates = _drop_table_of_contents(stripped, candidates)
     candidates = _keep_numbering_sequences(candidates)
@@ -207,7 +207,7 @@ def _read_heading(stripped: list[str], index: int) -> _Heading | None:
 def _reads_as_title_rest(rest: str) -> bool:
     """Whether what follows "Notes"/"Index"/"Appendix" on a line is a heading's tail, not a sentence's."""
     words = re.sub(r"^[\s.:\-–—]+", "", rest).rstrip(" .:").split()
-    if rest.rstrip()[-1:] in ",;?!":
+    if rest.rstrip().endswith((",", ";", "?", "!")):
         return False
     # "Notes to Chapter I", "Appendix A: The Letters"; not "Notes were passed under the door."
     return all(not word[0].isalpha() or word[0].isupper() or word.lower() in _MINOR_WORDS for word in words)
@@ -326,31 +326,19 @@ def _drop_table_of_contents(stripped: list[str], headings: list[_Heading]) -> li
     tiny = {i for i in chapter_positions if counts[i] < TOC_ENTRY_MAX_WORDS}
     # A contents list comes before the story, so short chapters after the first full one are chapters.
     first_full = next((i for i in chapter_positions if i not in tiny), len(headings))
-    dropped: set[int] = set()
-    # Parts and back-matter lines sit inside a contents list too, so they do not break a run.
-    for previous, current in zip(chapter_positions, chapter_positions[1:]):
-        if previous > first_full:
-            break
-        if previous in tiny and current in tiny:
-            dropped.update({previous, current})
-        elif previous in tiny and _same_number(headings[previous], headings[current]):
-            dropped.add(previous)  # a contents entry, repeated by the chapter it announces
-    # The entries must be announced again by the headings after them, or they are short chapters.
-    kept_keys = {_entry_key(h) for i, h in enumerate(headings) if i not in dropped and i > max(dropped, default=-1)}
-    if not dropped or not any(_entry_key(headings[i]) in kept_keys for i in dropped):
+    entries = [i for i in chapter_positions if i in tiny and i < first_full]
+    # Its entries are announced again by the headings after them; otherwise they are short chapters.
+    later = {_entry_key(h) for h in headings[first_full:]}
+    if not any(_entry_key(headings[i]) in later for i in entries):
         return headings
-    last_dropped = max(dropped)
-    dropped.update(i for i in range(last_dropped) if headings[i].kind in ("division", "back"))
+    # Parts and back-matter lines inside the contents list go with it.
+    dropped = set(entries) | {i for i in range(max(entries)) if headings[i].kind in ("division", "back")}
     return [h for i, h in enumerate(headings) if i not in dropped]
 
 
 def _entry_key(heading: _Heading) -> tuple:
     """What a contents entry and the heading it announces share: the numbered series, or the label."""
     return (heading.series, heading.number) if heading.number is not None else (heading.series, heading.label.lower())
-
-
-def _same_number(first: _Heading, second: _Heading) -> bool:
-    return first.number is not None and (first.series, first.number) == (second.series, second.number)
 
 
 def _keep_numbering_sequences(headings: list[_Heading]) -> list[_Heading]:
@@ -391,10 +379,12 @@ def _build_sections(stripped: list[str], headings: list[_Heading]) -> list[Chapt
     for heading, end in zip(headings, ends):
         body = stripped[heading.line + 1:end]
         if heading.kind == "division":
+            if division_lines:  # two part headings in a row (a contents list of parts): the first stays visible
+                sections.append(ChapterText("\n".join(division_lines), division.label, "", FRONT_MATTER))
             division = heading
-            title_line = _title_line_after_heading(body)
-            if _paragraph_count(body) <= (1 if title_line else 0):
-                division_lines = [heading.printed, *([title_line] if title_line else [])]
+            title_index = _title_line_index(body)
+            if _paragraph_count(body) <= (0 if title_index is None else 1):
+                division_lines = [heading.printed, *([] if title_index is None else [body[title_index]])]
             else:  # a part with a page of its own (an epigraph, an argument): kept, not a chapter
                 label = f"{heading.label}: {heading.title}" if heading.title else heading.label
                 sections.append(ChapterText(heading.printed, label, _paragraphs(body), FRONT_MATTER))

@@ -14,6 +14,7 @@ import charset_normalizer
 from core.errors import UnreadableBookError
 from core.ingest import BACK_MATTER, CHAPTER, FRONT_MATTER, ChapterText, ParsedBook, section_words
 from core.ingest.chapters import display_title_for_heading, is_heading_line, is_matter_label, split_chapters
+from core.ingest import chapters, epub
 from core.ingest.epub import check_container, read_epub
 from core.ingest.gutenberg import read_gutenberg_metadata, strip_gutenberg
 
@@ -44,6 +45,10 @@ def parse_book(filename: str, data: bytes, *, max_bytes: int, max_words: int, mi
     """Read an uploaded file into chapters, or raise UnreadableBookError saying why not."""
     extension = check_file(filename, data, max_bytes=max_bytes)
     _refuse_longer_than(extension, data, max_words=max_words, max_bytes=max_bytes)
+    if extension in (".txt", ".md") and (words := count_words(data, stop_after=min_words)) < min_words:
+        # The raw count is an upper bound of the words kept: too few now is too few later (and a 50 MB
+        # "word" is refused before any regular expression runs over it).
+        raise UnreadableBookError(f"This file holds only {words:,} words; a book needs at least {min_words:,}.")
     readers = {".txt": _parse_text, ".md": _parse_markdown, ".epub": _parse_epub, ".docx": _parse_docx,
                ".pdf": partial(_parse_pdf, max_words=max_words)}
     book = readers[extension](data, max_bytes=max_bytes)
@@ -53,6 +58,14 @@ def parse_book(filename: str, data: bytes, *, max_bytes: int, max_words: int, mi
     if not book.title:
         book = ParsedBook(_title_from_filename(filename), book.author, book.chapters, book.split_method, book.notes)
     return book
+
+
+def split_parameters() -> dict:
+    """The splitter's thresholds, recorded with each book so a later re-split can tell what changed."""
+    return {"toc_entry_max_words": chapters.TOC_ENTRY_MAX_WORDS, "target_section_words": chapters.TARGET_SECTION_WORDS,
+            "min_scene_words": chapters.MIN_SCENE_WORDS, "max_scene_words": chapters.MAX_SCENE_WORDS,
+            "contents_list_min_headings": chapters.CONTENTS_LIST_MIN_HEADINGS,
+            "max_heading_chars": chapters.MAX_HEADING_CHARS, "epub_min_chapter_words": epub.MIN_CHAPTER_WORDS}
 
 
 def safe_filename(filename: str) -> str:
