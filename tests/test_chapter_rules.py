@@ -214,3 +214,163 @@ def test_generated_plain_text_books_keep_their_chapters_and_every_word(book: Tex
     assert not book.back_matter or split.chapters[-1].kind == BACK_MATTER
     assert split.chapters[0].kind == FRONT_MATTER and split.chapters[0].text.startswith("THE QUIET TOWN")
     assert_no_word_lost(split.chapters, book.text)
+
+
+# --- EPUB: contents of every shape ---------------------------------------------------------------
+
+
+@dataclass
+class EpubPlan:
+    data: bytes = field(repr=False)
+    chapters: int
+    titles: list[str]
+    texts: list[str]  # every piece of text written into the book's pages
+    front: bool
+    back: bool
+
+
+def _page(file_name: str, label: str, html: str) -> epub.EpubHtml:
+    page = epub.EpubHtml(title=label, file_name=file_name, lang="en")
+    page.content = f"<html><body>{html}</body></html>"
+    return page
+
+
+def _write_epub(pages: list[epub.EpubHtml], toc: list) -> bytes:
+    book = epub.EpubBook()
+    book.set_identifier("generated")
+    book.set_title("The Quiet Town")
+    book.add_author("Ann Author")
+    for page in pages:
+        book.add_item(page)
+    book.toc = toc
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["nav", *pages]
+    buffer = io.BytesIO()
+    epub.write_epub(buffer, book)
+    return buffer.getvalue()
+
+
+@st.composite
+def epub_books(draw) -> EpubPlan:
+    """An EPUB: front pages, chapters (one file each or several to a file, flat, in parts, or stories with
+    numbered sections), plates with contents entries inside chapters, short chapters, back pages."""
+    count = draw(st.integers(2, 7))
+    shape = draw(st.sampled_from(["flat", "parts", "stories"]))
+    shared_files = draw(st.booleans())
+    plates = draw(st.booleans())
+    short = set(draw(st.lists(st.integers(0, count - 1), max_size=2))) if shape != "stories" else set()
+    texts: list[str] = []
+    pages: list[epub.EpubHtml] = []
+    toc: list = []
+
+    def paragraph_html(seed: int, words: tuple[int, int] = (6, 14)) -> str:
+        text = paragraph_from(seed, words=words)
+        texts.append(text)
+        return f"<p>{text}</p>"
+
+    front = draw(st.booleans())
+    if front:  # a title page, a dedication (both short) and a preface, each its own file
+        texts.extend(["The Quiet Town", "by Ann Author", "For my sister", "Preface"])
+        pages += [_page("title.xhtml", "The Quiet Town", "<h1>The Quiet Town</h1><p>by Ann Author</p>"),
+                  _page("dedication.xhtml", "Dedication", "<p><i>For my sister</i></p>"),
+                  _page("preface.xhtml", "Preface", "<h2>Preface</h2>" + paragraph_html(draw(seeds)))]
+        toc += [epub.Link("title.xhtml", "The Quiet Town", "title"), epub.Link("dedication.xhtml", "Dedication", "ded"),
+                epub.Link("preface.xhtml", "Preface", "preface")]
+    titles, chapter_links, part_of = [], [], []
+    parts = 2 if shape == "parts" and count >= 2 else 0
+    number, part = 0, 0
+    html_by_file: dict[str, list[str]] = {}
+    for index in range(count):
+        if parts and index in (0, count // 2):
+            part += 1
+            number = 0
+            part_file = f"part{part}.xhtml"
+            texts.append(f"Part {WORDS[part].title()}")
+            html_by_file[part_file] = [f"<h1>Part {WORDS[part].title()}</h1>"]
+            toc.append([(epub.Section(f"Part {WORDS[part].title()}", part_file), [])])
+        number += 1
+        file_name = f"text{part}-{index // 2}.xhtml" if shared_files else f"chapter{index}.xhtml"
+        anchor = f"c{index}"
+        if shape == "stories":
+            label = draw(titles_strategy)
+            heading = label
+        else:
+            label = heading = f"Chapter {number}"
+        texts.append(heading)
+        html = [f"<h2 id='{anchor}'>{heading}</h2>"]
+        seed = draw(seeds)
+        if index in short:  # a chapter of a few words is still a chapter
+            html.append(paragraph_html(seed, words=(2, 8)))
+        else:
+            html += [paragraph_html(seed + k) for k in range(draw(st.integers(2, 4)))]
+        links = []
+        if shape == "stories":  # the story's own numbered sections, listed under it in the contents
+            for section in range(1, draw(st.integers(2, 3)) + 1):
+                texts.append(f"{ROMAN[section]}.")
+                html += [f"<h3 id='{anchor}s{section}'>{ROMAN[section]}.</h3>", paragraph_html(seed + 10 + section)]
+                links.append(epub.Link(f"{file_name}#{anchor}s{section}", f"{ROMAN[section]}.", f"{anchor}s{section}"))
+        if plates and index not in short:  # a plate in the running text, with its own contents entry
+            caption = "The Storm Over the Harbour"
+            texts.append(caption)
+            html.insert(2, f"<div class='figure' id='{anchor}plate'><p class='caption'><i>{caption}</i></p></div>")
+            links.append(epub.Link(f"{file_name}#{anchor}plate", caption, f"{anchor}plate"))
+        html_by_file.setdefault(file_name, []).extend(html)
+        link = epub.Link(f"{file_name}#{anchor}", label, anchor)
+        entry = (epub.Section(label, f"{file_name}#{anchor}"), links) if shape == "stories" else link
+        if parts:
+            toc[-1][0][1].append(entry)
+            if plates and links:
+                toc[-1][0][1].extend(links)
+        else:
+            toc.append(entry)
+            if plates and links and shape != "stories":
+                toc.extend(links)
+        if shape == "flat" and not shared_files and index < count - 1 and draw(st.booleans()):
+            # A plate on a page of its own between chapters: a few words, not a chapter.
+            caption = "The Harbour at Night"
+            texts.append(caption)
+            html_by_file[f"plate{index}.xhtml"] = [f"<p><i>{caption}</i></p>"]
+            toc.append(epub.Link(f"plate{index}.xhtml", caption, f"plate{index}"))
+        restart_prefix = f"Part {WORDS[part].title()}, " if parts else ""
+        titles.append(label if shape == "stories" else f"{restart_prefix}{label}")
+    toc = [entry[0] if isinstance(entry, list) else entry for entry in toc]
+    for file_name, html in html_by_file.items():
+        pages.append(_page(file_name, file_name, "".join(html)))
+    back = draw(st.booleans())
+    if back:  # notes, and a short licence page
+        texts += ["Notes", "Licence"]
+        pages += [_page("notes.xhtml", "Notes", "<h2>Notes</h2>" + paragraph_html(draw(seeds))),
+                  _page("licence.xhtml", "Licence", "<h2>Licence</h2>" + paragraph_html(draw(seeds), words=(2, 6)))]
+        toc += [epub.Link("notes.xhtml", "Notes", "notes"), epub.Link("licence.xhtml", "Licence", "licence")]
+    pages = _reading_order(pages)
+    return EpubPlan(_write_epub(pages, toc), count, titles, texts, front, back)
+
+
+def _reading_order(pages: list[epub.EpubHtml]) -> list[epub.EpubHtml]:
+    """Front pages, then the story's files in the order they were first written (parts before their chapters)."""
+    order = {"title.xhtml": 0, "dedication.xhtml": 1, "preface.xhtml": 2, "notes.xhtml": 10**6, "licence.xhtml": 10**6 + 1}
+    return sorted(pages, key=lambda page: order.get(page.file_name, 3))
+
+
+titles_strategy = st.lists(st.sampled_from(TITLE_WORDS), min_size=1, max_size=3, unique=True).map(
+    lambda words: "The " + " ".join(words))
+
+
+def _plain_words(text: str) -> Counter[str]:
+    """Words without the underscores that mark italics."""
+    return Counter(word for word in text.replace("_", " ").split())
+
+
+@generated(120)
+@given(epub_books())
+def test_generated_epubs_keep_their_chapters_and_every_word(plan: EpubPlan) -> None:
+    counted("EPUBs (flat, parts, stories with sections, plates in the text, short chapters, front/back pages)")
+    book = parse_book("book.epub", plan.data, **LIMITS)
+    chapters = book.story_chapters
+    assert [c.title for c in chapters] == plan.titles
+    assert len(chapters) == plan.chapters
+    assert (book.chapters[0].kind == FRONT_MATTER) == plan.front
+    assert (book.chapters[-1].kind == BACK_MATTER) == plan.back
+    kept = sum((_plain_words(f"{c.heading} {c.text}") for c in book.chapters), Counter())
+    assert kept == sum((_plain_words(text) for text in plan.texts), Counter())
