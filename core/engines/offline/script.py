@@ -49,6 +49,9 @@ INTERIOR = re.compile(r"\b(room|drawing-room|drawing room|parlour|parlor|library
 PLACE_NOUN = re.compile(r"\b(?:the|her|his|their|our|my)\s+((?:[a-z]+[- ])?(?:" + "|".join(
     sorted({p for p in (EXTERIOR.pattern + "|" + INTERIOR.pattern).replace(r"\b(", "").replace(r")\b", "").split("|")},
            key=len, reverse=True)) + r"))\b", re.I)
+GOING_TO = re.compile(r"\b(?:went|walked|came|returned|entered|arrived|hurried|ran|rode|drove|repaired|reached|"
+                      r"hastened|stepped|set off|set out|proceeded|crossed)\b[^.;:!?]{0,40}?\b(?:into|to|at|towards|"
+                      r"toward|in|through|across)\s+" + PLACE_NOUN.pattern[2:], re.I)
 NIGHT = re.compile(r"\b(night|nights|evening|midnight|dark|darkness|moon|moonlight|moonlit|candle|candles|"
                    r"supper|dusk|twilight|sunset|nightfall|ball|stars|lamp|lamplight|bedtime)\b", re.I)
 DAY = re.compile(r"\b(morning|noon|afternoon|breakfast|sunshine|sunlight|daylight|dawn|sunrise|luncheon|"
@@ -65,7 +68,7 @@ TIME_SHIFT = re.compile(
 ARRIVAL = {"arrive", "enter", "reach", "return", "go", "walk", "ride", "drive", "come", "set", "travel", "proceed",
            "repair", "hasten", "hurry", "run", "sail", "land", "climb", "descend", "cross", "leave", "quit"}
 SCENE_BREAK_LINE = re.compile(r"^[\s*·•#~=_-]{3,}$")
-MIN_SCENE_WORDS = 180
+MIN_SCENE_WORDS = 120
 MIN_STRONG_SCENE_WORDS = 30
 MAX_ACTION_WORDS = 40
 SPELLED = ["ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX"]
@@ -320,6 +323,10 @@ def _narration_and_places(item: Paragraph, doc, inside: list[bool]) -> None:
                 item.places.append((ent.text, ent.label_))
                 item.moves = True
     frame = "".join(ch for k, ch in enumerate(item.text) if not inside[k])
+    going = GOING_TO.search(frame[:300])
+    if going:  # "they walked into the shrubbery": a move to a place named by a common noun
+        item.places.insert(0, (going.group(1), "NOUN"))
+        item.moves = True
     for match in PLACE_NOUN.finditer(frame[:400]):
         item.places.append((match.group(1), "NOUN"))
 
