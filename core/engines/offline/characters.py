@@ -36,6 +36,8 @@ CALENDAR_WORDS = frozenset(w.lower() for w in [*calendar.day_name, *calendar.mon
 # Words for a relative, a title or a deity alone ("Mamma", "Aunt", "God") address or invoke, they do not name.
 KINSHIP_WORDS = frozenset("god lord heaven providence mamma mama mamma papa pa ma mother father grandma grandpa granny grandmother grandfather "
                           "aunt aunty auntie uncle sister brother cousin nurse baby sir madam ma'am".split())
+# Grammatical roles of a person's name: doing, owning, being addressed ("Lizzy, come"). A place's are not these.
+ACTING_DEPS = frozenset("nsubj nsubjpass poss npadvmod intj appos dep ROOT attr".split())
 MIN_MENTIONS = 3
 EPITHET_MIN_SPEECHES = 2
 EPITHET_MIN_MENTIONS = 8
@@ -66,6 +68,7 @@ class Name:
     in_quotes: int = 0  # occurrences inside quoted speech (others talking to or about them)
     elsewhere: int = 0  # read as a place or a date
     after_place_word: int = 0
+    acting: int = 0  # mentions as a subject, a possessor or someone addressed
     dialogue: int = 0
     chapters: set[int] = field(default_factory=set)
     places: list[tuple[int, int]] = field(default_factory=list)  # (chapter index, sentence index)
@@ -162,6 +165,7 @@ def collect_names(chapters: list[ChapterReading], lower: Counter, inner_capital:
             if mention.label == "PERSON":
                 name.person += 1
                 name.after_place_word += mention.after_place_word or _after_article(chapter.text, mention.start)
+                name.acting += mention.dep in ACTING_DEPS
             else:
                 name.elsewhere += 1
         for speech in chapter.annotations.speeches:
@@ -213,6 +217,8 @@ def keep_name(name: Name, lower: Counter, inner_capital: Counter) -> bool:
         return False
     if any(w.lower() in CALENDAR_WORDS for w in name.words):
         return False
+    if name.title is None and not name.dialogue and name.person >= 2 and name.acting < 0.15 * name.person:
+        return False  # never acts, owns or is spoken to: gone to, left, passed (a place the model took for a person)
     if name.title is None and len(name.words) == 1:
         word = name.words[0].lower()
         if word in KINSHIP_WORDS or word in TITLES:
