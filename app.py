@@ -30,6 +30,7 @@ else:
     page = st.navigation({
         "Your books": [st.Page("pages/library.py", title="Library", icon="📚", default=True),
                        st.Page("pages/book.py", title="Book", icon="📖"),
+                       st.Page("pages/plot.py", title="Plot", icon="🧭"),
                        st.Page("pages/characters.py", title="Characters", icon="🎭"),
                        st.Page("pages/scripts.py", title="Scripts", icon="🎬")],
         "Account": [st.Page("pages/account.py", title="Account", icon="👤"),

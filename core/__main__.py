@@ -137,6 +137,16 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from core.services import plot
+    account = _account(args.user)
+    job_id = plot.start_generation(account.id, uuid.UUID(args.book), engine=args.engine,
+                                   instructions=args.instructions, include_matter=args.include_matter, queue=False)
+    result = _run_here(account, job_id, plot.generate_plot_overview)
+    _emit(plot.get_version(account.id, uuid.UUID(args.book), result["version"]).as_dict())
+    return 0
+
+
 def cmd_script(args: argparse.Namespace) -> int:
     from core.services import scripts
     account = _account(args.user)
@@ -261,6 +271,14 @@ def parser() -> argparse.ArgumentParser:
     purge.add_argument("--user", required=True, metavar="EMAIL")
     purge.add_argument("--wait", action="store_true", help="follow the job until it ends")
     purge.set_defaults(func=cmd_purge_cache)
+
+    plot = commands.add_parser("plot", help="generate the book's plot overview (printed as JSON with citations and usage)")
+    plot.add_argument("book", help="book id", type=_book_id)
+    plot.add_argument("--user", required=True, metavar="EMAIL")
+    plot.add_argument("--engine", choices=["offline", "llm"], help="default: llm when a model is configured")
+    plot.add_argument("--instructions", metavar="TEXT", help="steer the generation (stored with the version)")
+    plot.add_argument("--include-matter", action="store_true", help="also read front and back matter")
+    plot.set_defaults(func=cmd_plot)
 
     script = commands.add_parser("script", help="write a chapter (or every chapter) as a screenplay")
     script.add_argument("book", help="book id", type=_book_id)

@@ -66,5 +66,13 @@ class VersionConflictError(PlotStudioError):
         self.yours, self.theirs, self.current_version = yours, theirs, current_version
 
 
+class ArtefactValidationError(PlotStudioError):
+    """An edit that fails the artefact's validators; carries each field's message for the form."""
+
+    def __init__(self, message: str, *, field_errors: dict[str, str]):
+        super().__init__(message)
+        self.field_errors = field_errors
+
+
 class PermissionDeniedError(PlotStudioError):
     """The writer may not do this (e.g. only administrators edit the archetype table)."""

@@ -21,6 +21,7 @@ KINDS: dict[str, str] = {
     "reindex_book": "core.services.library:reindex_book",
     "purge_cache": "core.services.maintenance:purge_expired_cache",
     "generate_scripts": "core.services.scripts:generate_scripts",
+    "plot_overview": "core.services.plot:generate_plot_overview",
 }
 
 

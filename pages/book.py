@@ -29,6 +29,7 @@ st.session_state.book_id = book.id
 st.title(ui.plain(book.title))
 st.caption(" · ".join(filter(None, [ui.plain(book.author), f"{book.word_count:,} words", f"split by {book.split_method}",
                                     f"indexed with {book.embedding_model}"])))
+st.page_link("pages/plot.py", label="Plot overview of this book", icon="🧭", query_params={"book": book_id})
 for note in book.notes:
     st.info(ui.plain(note))
 if library.needs_reindex(book):
