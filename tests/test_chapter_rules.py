@@ -374,3 +374,258 @@ def test_generated_epubs_keep_their_chapters_and_every_word(plan: EpubPlan) -> N
     assert (book.chapters[-1].kind == BACK_MATTER) == plan.back
     kept = sum((_plain_words(f"{c.heading} {c.text}") for c in book.chapters), Counter())
     assert kept == sum((_plain_words(text) for text in plan.texts), Counter())
+
+
+# --- DOCX: a title page, a Contents heading, a generator's default author ------------------------
+
+
+@dataclass
+class DocxPlan:
+    data: bytes = field(repr=False)
+    chapters: int
+    paragraphs: list[str] = field(repr=False)
+
+
+@st.composite
+def docx_books(draw) -> DocxPlan:
+    """A Word book: a title page (Title style and a "by" line), maybe a Contents heading, chapters, maybe Notes;
+    its metadata author is python-docx's default, or empty."""
+    count = draw(st.integers(2, 6))
+    paragraphs = [("Title", "The Quiet Town"), ("Normal", "by Ann Author")]
+    if draw(st.booleans()):
+        paragraphs += [("Heading 1", "Contents"), *(("Normal", f"Chapter {n}") for n in range(1, count + 1))]
+    for number in range(1, count + 1):
+        paragraphs.append(("Heading 1", f"Chapter {number}"))
+        paragraphs += [("Normal", paragraph_from(seed)) for seed in draw(st.lists(seeds, min_size=1, max_size=3))]
+    if draw(st.booleans()):
+        paragraphs += [("Heading 1", "Notes"), ("Normal", paragraph_from(draw(seeds)))]
+    author = draw(st.sampled_from(["python-docx", ""]))
+    return DocxPlan(make_docx(paragraphs, author=author), count, [text for _, text in paragraphs])
+
+
+@generated(40)
+@given(docx_books())
+def test_generated_docx_books_keep_title_page_contents_and_every_word(plan: DocxPlan) -> None:
+    counted("DOCX books (title page, Contents heading, Notes, generator-default author)")
+    book = parse_book("book.docx", plan.data, **LIMITS)
+    assert (book.title, book.author) == ("The Quiet Town", "Ann Author")
+    assert [c.heading for c in book.story_chapters] == [f"Chapter {n}" for n in range(1, plan.chapters + 1)]
+    assert all(c.kind != CHAPTER for c in book.chapters if c.heading in ("Contents", "Notes"))
+    assert_no_word_lost(book.chapters, "\n\n".join(plan.paragraphs))
+
+
+# --- each class of failure, on its own ----------------------------------------------------------
+
+
+def test_a_contents_entry_pointing_at_a_caption_mid_chapter_does_not_start_a_chapter() -> None:
+    first = (f"<h2 id='c1'>Chapter 1</h2><p>{prose(1)}</p><p id='plate1'><i>The storm, from a drawing.</i></p>"
+             f"<p>{prose(2)}</p><p>Later <a id='note1'/>that day {prose(3)}</p>")
+    pages = [_page("c1.xhtml", "Chapter 1", first),
+             _page("c2.xhtml", "Chapter 2", f"<h2>Chapter 2</h2><p>{prose(4)}</p>")]
+    toc = [epub.Link("c1.xhtml#c1", "Chapter 1", "c1"), epub.Link("c1.xhtml#plate1", "The Storm", "plate1"),
+           epub.Link("c1.xhtml#note1", "A Note", "note1"), epub.Link("c2.xhtml", "Chapter 2", "c2")]
+    book = parse_book("book.epub", _write_epub(pages, toc), **LIMITS)
+    assert [c.title for c in book.chapters] == ["Chapter 1", "Chapter 2"]
+    assert "_The storm, from a drawing._" in book.chapters[0].text and "that day" in book.chapters[0].text
+
+
+def test_a_storys_numbered_sections_stay_inside_it_and_parts_open_into_chapters() -> None:
+    story = (f"<h2 id='s'>The Red Storm</h2><h3 id='s1'>I.</h3><p>{prose(1)}</p>"
+             f"<h3 id='s2'>II.</h3><p>{prose(2)}</p>")
+    pages = [_page("s1.xhtml", "s1", story), _page("s2.xhtml", "s2", f"<h2>The Quiet Sea</h2><p>{prose(3)}</p>")]
+    toc = [(epub.Section("The Red Storm", "s1.xhtml#s"), [epub.Link("s1.xhtml#s1", "I.", "a"),
+                                                          epub.Link("s1.xhtml#s2", "II.", "b")]),
+           epub.Link("s2.xhtml", "The Quiet Sea", "c")]
+    book = parse_book("stories.epub", _write_epub(pages, toc), **LIMITS)
+    assert [c.title for c in book.chapters] == ["The Red Storm", "The Quiet Sea"]
+    assert "II." in book.chapters[0].text
+    pages = [_page("p1.xhtml", "p1", "<h1>Part One</h1>"),
+             _page("c1.xhtml", "c1", f"<h2>Chapter 1</h2><p>{prose(1)}</p>"),
+             _page("p2.xhtml", "p2", "<h1>Part Two</h1>"),
+             _page("c2.xhtml", "c2", f"<h2>Chapter 1</h2><p>{prose(2)}</p>")]
+    toc = [(epub.Section("Part One", "p1.xhtml"), [epub.Link("c1.xhtml", "Chapter 1", "c1")]),
+           (epub.Section("Part Two", "p2.xhtml"), [epub.Link("c2.xhtml", "Chapter 1", "c2")])]
+    book = parse_book("parts.epub", _write_epub(pages, toc), **LIMITS)
+    assert [(c.heading, c.title) for c in book.chapters] == [
+        ("Part One\nChapter 1", "Part One, Chapter 1"), ("Part Two\nChapter 1", "Part Two, Chapter 1")]
+
+
+@pytest.mark.parametrize("label, kind", [
+    ("Title Page", FRONT_MATTER), ("Transcriber's Note", FRONT_MATTER), ("List of Illustrations", FRONT_MATTER),
+    ("Preface", FRONT_MATTER), ("Dedication", FRONT_MATTER), ("Epigraphs", FRONT_MATTER), ("Contents", FRONT_MATTER),
+    ("Notes", BACK_MATTER), ("Index", BACK_MATTER), ("The Full Project Gutenberg License", BACK_MATTER),
+])
+def test_front_and_back_matter_is_kept_and_marked_not_numbered(label: str, kind: str) -> None:
+    matter = _page("m.xhtml", label, f"<h2>{label}</h2><p>{prose(9, 80)}</p>")
+    chapters = [_page(f"c{n}.xhtml", f"c{n}", f"<h2>Chapter {n}</h2><p>{prose(n)}</p>") for n in (1, 2)]
+    pages = [matter, *chapters] if kind == FRONT_MATTER else [*chapters, matter]
+    toc = [epub.Link(page.file_name, label if page is matter else page.file_name.replace("c", "Chapter ")[:-6],
+                     page.file_name) for page in pages]
+    book = parse_book("book.epub", _write_epub(pages, toc), **LIMITS)
+    assert [(c.kind, c.heading) for c in book.chapters if c.kind != CHAPTER] == [(kind, label)]
+    assert len(book.story_chapters) == 2 and prose(9, 80) in "".join(c.text for c in book.chapters)
+    # In plain text: matter before the first chapter, and a back-matter heading after the last.
+    chapters_text = [f"Chapter 1\n\n{prose(1)}", f"Chapter 2\n\n{prose(2)}"]
+    matter_text = f"{label}\n\n{prose(9, 80)}"
+    if kind == FRONT_MATTER or label in ("Notes", "Index"):
+        text = "\n\n".join([matter_text, *chapters_text] if kind == FRONT_MATTER else [*chapters_text, matter_text])
+        split = split_chapters(text)
+        assert len(split.story_chapters) == 2 and split.chapters[0 if kind == FRONT_MATTER else -1].kind == kind
+        assert_no_word_lost(split.chapters, text)
+
+
+def test_a_docx_contents_heading_is_front_matter() -> None:
+    paragraphs = [("Heading 1", "Contents"), ("Normal", "Chapter 1"), ("Normal", "Chapter 2"),
+                  ("Heading 1", "Chapter 1"), ("Normal", prose(1)), ("Heading 1", "Chapter 2"), ("Normal", prose(2))]
+    book = parse_book("book.docx", make_docx(paragraphs), **LIMITS)
+    assert [(c.kind, c.heading) for c in book.chapters] == [
+        (FRONT_MATTER, "Contents"), (CHAPTER, "Chapter 1"), (CHAPTER, "Chapter 2")]
+
+
+def test_the_contents_label_names_a_chapter_not_its_epigraph() -> None:
+    epilogue = "<p><i>All things pass away.</i></p><p>— An Old Song</p>" + f"<p>{prose(2, 80)}</p>"
+    pages = [_page("c1.xhtml", "c1", f"<h2>Chapter 1</h2><p>{prose(1)}</p>"), _page("e.xhtml", "e", epilogue)]
+    toc = [epub.Link("c1.xhtml", "Chapter 1", "c1"), epub.Link("e.xhtml", "Epilogue", "e")]
+    book = parse_book("book.epub", _write_epub(pages, toc), **LIMITS)
+    assert [c.title for c in book.chapters] == ["Chapter 1", "Epilogue"]
+    assert book.chapters[1].text.startswith("_All things pass away._")
+
+
+@pytest.mark.parametrize("printed, title", [
+    ("CHAPTER II", "Chapter II"), ("II. THE RED-HEADED LEAGUE", "II. The Red-Headed League"),
+    ("CHAPTER IV. THE MAN IN THE BROWN SUIT", "Chapter IV. The Man in the Brown Suit"),
+    ("PART ONE: THE ARRIVAL", "Part One: The Arrival"), ("THE MIX OF IT", "The Mix of It"),
+    ("HIDE-AND-SEEK", "Hide-and-Seek"), ("A DAY IN XIX CENTURY ROME", "A Day in XIX Century Rome"),
+])
+def test_title_case_knows_numerals_phrases_and_hyphens(printed: str, title: str) -> None:
+    assert title_case(printed) == title
+
+
+def test_the_books_own_casing_is_kept() -> None:
+    book = parse_book("book.epub", _write_epub(
+        [_page(f"c{n}.xhtml", "c", f"<h2>{label}</h2><p>{prose(n, 80)}</p>")
+         for n, label in ((1, "II. The Red-headed League"), (2, "III. A Case of Identity"))],
+        [epub.Link("c1.xhtml", "II. The Red-headed League", "a"), epub.Link("c2.xhtml", "III. A Case of Identity", "b")]),
+        **LIMITS)
+    assert [c.title for c in book.chapters] == ["II. The Red-headed League", "III. A Case of Identity"]
+
+
+@generated(60)
+@given(st.lists(titles_strategy, min_size=2, max_size=8), st.lists(bodies, min_size=8, max_size=8))
+def test_a_numeral_line_then_a_title_line_makes_the_title(story_titles: list[str], story_bodies) -> None:
+    counted("numeral line, then title line (plain-text story collections)")
+    stories = [f"{ROMAN[n]}.\n\n{title.upper()}\n\n" + "\n\n".join(map(wrapped, body))
+               for n, (title, body) in enumerate(zip(story_titles, story_bodies), 1)]
+    text = "ADVENTURES\n\n\n" + "\n\n\n".join(stories)
+    split = split_chapters(text)
+    assert [c.title for c in split.story_chapters] == [
+        f"{ROMAN[n]}: {title_case(title.upper())}" for n, title in enumerate(story_titles, 1)]
+    assert [first_words(c.text) for c in split.story_chapters] == [
+        first_words(body[0]) for body in story_bodies[:len(story_titles)]]
+    assert_no_word_lost(split.chapters, text)
+
+
+@pytest.mark.parametrize("author", ["python-docx", "", "Unknown", "Microsoft Office User"])
+def test_a_generator_default_author_gives_way_to_the_title_page(author: str) -> None:
+    paragraphs = [("Title", "The Quiet Town"), ("Normal", "by Ann Author"), ("Heading 1", "Chapter 1"),
+                  ("Normal", prose(1)), ("Heading 1", "Chapter 2"), ("Normal", prose(2))]
+    book = parse_book("book.docx", make_docx(paragraphs, author=author), **LIMITS)
+    assert (book.title, book.author) == ("The Quiet Town", "Ann Author")
+    assert parse_book("book.docx", make_docx(paragraphs, author="Real Name"), **LIMITS).author == "Real Name"
+
+
+def _rezip(data: bytes, *, drop: str = "", first: str = "mimetype", replace: dict[str, bytes] | None = None) -> bytes:
+    """Copy an EPUB's zip, dropping a member, putting another first, or replacing contents."""
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        members = [(info.filename, source.read(info)) for info in source.infolist() if info.filename != drop]
+    members.sort(key=lambda member: member[0] != first)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as target:
+        for name, content in members:
+            target.writestr(name, (replace or {}).get(name, content))
+    return buffer.getvalue()
+
+
+def _valid_epub() -> bytes:
+    return _write_epub([_page(f"c{n}.xhtml", "c", f"<h2>Chapter {n}</h2><p>{prose(n, 150)}</p>") for n in (1, 2)],
+                       [epub.Link(f"c{n}.xhtml", f"Chapter {n}", f"c{n}") for n in (1, 2)])
+
+
+@pytest.mark.parametrize("change, rule", [
+    ({"drop": "mimetype"}, "it has no “mimetype” entry"),
+    ({"first": "META-INF/container.xml"}, "its “mimetype” entry must come first"),
+    ({"replace": {"mimetype": b"application/zip"}}, "must read application/epub+zip"),
+    ({"drop": "META-INF/container.xml"}, "it has no META-INF/container.xml"),
+    ({"replace": {"META-INF/container.xml": b"<container><rootfiles>"}}, "not well-formed XML"),
+    ({"replace": {"META-INF/container.xml": b"<container><rootfiles/></container>"}}, "names no package file"),
+    ({"drop": "EPUB/content.opf"}, "names EPUB/content.opf, which is not in the file"),
+])
+def test_an_epub_breaking_the_container_rules_is_refused_saying_which(change: dict, rule: str) -> None:
+    assert parse_book("book.epub", _valid_epub(), **LIMITS, min_words=200).story_chapters
+    with pytest.raises(UnreadableBookError) as refused:
+        parse_book("book.epub", _rezip(_valid_epub(), **change), **LIMITS)
+    message = str(refused.value)
+    assert message.startswith("This EPUB breaks the container rules: ") and rule in message
+    assert message.count(". ") == 0 and message.endswith(".")
+
+
+def test_a_four_word_epub_without_mimetype_is_refused() -> None:
+    tiny = _write_epub([_page("c.xhtml", "c", "<p>Just four words here.</p>")], [epub.Link("c.xhtml", "One", "c")])
+    assert "no “mimetype” entry" in str(pytest.raises(UnreadableBookError, parse_book, "book.epub",
+                                                      _rezip(tiny, drop="mimetype"), **LIMITS).value)
+    message = str(pytest.raises(UnreadableBookError, parse_book, "book.epub", tiny, **LIMITS, min_words=200).value)
+    assert message == "This file holds only 4 words; a book needs at least 200."
+
+
+@pytest.mark.parametrize("filename, data", [
+    ("note.txt", prose(1, 40).encode()), ("note.md", f"# Note\n\n{prose(1, 40)}".encode()),
+    ("note.docx", make_docx([("Normal", prose(1, 40))])),
+])
+def test_an_upload_under_the_minimum_words_is_refused_in_one_sentence(filename: str, data: bytes) -> None:
+    with pytest.raises(UnreadableBookError, match=r"^This file holds only \d+ words; a book needs at least 200\.$"):
+        parse_book(filename, data, **LIMITS, min_words=200)
+    assert parse_book(filename, data, **LIMITS, min_words=10).chapters
+
+
+def test_the_minimum_is_a_setting_of_200_words_that_the_library_applies() -> None:
+    from core.config import Settings
+    from core.services import library
+
+    assert Settings().min_book_words == 200
+    assert library._limits()["min_words"] == Settings().min_book_words
+
+
+# --- no silent loss -------------------------------------------------------------------------------
+
+
+def test_a_notes_sentence_after_the_last_heading_keeps_the_rest_of_the_book() -> None:
+    ending = "\n\n".join(["Notes were passed under the door.", prose(3, 170)])
+    text = f"Chapter 1\n\n{prose(1)}\n\nChapter 2\n\n{prose(2)}\n\n{ending}\n"
+    split = split_chapters(text)
+    assert [c.kind for c in split.chapters] == [CHAPTER, CHAPTER]
+    assert split.chapters[-1].text.endswith(prose(3, 170))
+    assert_no_word_lost(split.chapters, text)
+
+
+def test_short_late_chapters_are_chapters_and_keep_their_part() -> None:
+    text = "\n\n".join([f"PART ONE\n\nChapter 1\n\n{prose(1)}", f"Chapter 2\n\n{prose(2)}",
+                        "PART TWO\n\nChapter 1\n\nShe left.", "Chapter 2\n\nHe stayed.", "Chapter 3\n\nThe end."])
+    split = split_chapters(text)
+    assert [c.title for c in split.chapters] == [
+        "Part One, Chapter 1", "Part One, Chapter 2", "Part Two, Chapter 1", "Part Two, Chapter 2",
+        "Part Two, Chapter 3"]
+    assert_no_word_lost(split.chapters, text)
+
+
+def test_short_and_matter_epub_entries_keep_their_text() -> None:
+    pages = [_page("t.xhtml", "t", "<h1>The Quiet Town</h1>"), _page("d.xhtml", "d", "<p>For my sister.</p>"),
+             *(_page(f"c{n}.xhtml", "c", f"<h2>Chapter {n}</h2><p>{prose(n)}</p>") for n in (1, 2)),
+             _page("c3.xhtml", "c", "<h2>Chapter 3</h2><p>It ended.</p>"),
+             _page("n.xhtml", "n", f"<h2>Notes</h2><p>{prose(4)}</p>"), _page("l.xhtml", "l", "<p>Licence: free.</p>")]
+    labels = ["The Quiet Town", "Dedication", "Chapter 1", "Chapter 2", "Chapter 3", "Notes", "Licence"]
+    toc = [epub.Link(page.file_name, label, page.file_name) for page, label in zip(pages, labels)]
+    book = parse_book("book.epub", _write_epub(pages, toc), **LIMITS)
+    assert [(c.kind, c.title) for c in book.chapters] == [
+        (FRONT_MATTER, "The Quiet Town"), (FRONT_MATTER, "Dedication"), (CHAPTER, "Chapter 1"),
+        (CHAPTER, "Chapter 2"), (CHAPTER, "Chapter 3"), (BACK_MATTER, "Notes"), (BACK_MATTER, "Licence")]
+    assert book.chapters[1].text == "For my sister." and book.chapters[-1].text == "Licence: free."

@@ -47,7 +47,7 @@ _MATTER_LABEL_START = re.compile(
     r"^(?:list of (?:illustrations|plates|figures|maps)|transcriber'?s?\s+notes?|(?:author|editor|translator|publisher)"
     r"'?s?\s+(?:note|preface|introduction)|(?:preface|introduction|foreword) (?:to|by)\b|notes? (?:to|on) the reader"
     r"|a note on\b|also by\b|other (?:books|works) by\b|praise for\b|about the (?:author|book|e-?book|edition)"
-    r"|appendix|appendices|(?:end|foot)?notes (?:to|on)\b|index (?:of|to)\b|the full project gutenberg|project gutenberg"
+    r"|appendix|appendices|(?:end|foot)?notes (?:to|on)\b|index (?:of|to)\b|full project gutenberg|project gutenberg"
     r"|dedicat|acknowledg|copyright|licen[cs]e\b|illustration\b|plate\b)",
     re.IGNORECASE,
 )
