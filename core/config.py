@@ -70,6 +70,7 @@ class Settings(BaseSettings):
 
     max_upload_mb: int = Field(50, description="Largest upload accepted.")
     max_book_words: int = Field(3_000_000, description="Longest book accepted, in words.")
+    min_book_words: int = Field(200, description="Shortest upload accepted, in words: fewer is not a book.")
 
     in_process_worker: bool = Field(True, description="Run one job worker inside the app process.")
     job_heartbeat_seconds: float = Field(10, description="How often a job worker tells the database it is alive.")

@@ -108,6 +108,10 @@ class Book(Base):
     word_count: Mapped[int] = mapped_column(server_default=sql_text("0"))
     embedding_model: Mapped[str | None] = mapped_column(Text)
     embedding_dim: Mapped[int | None]
+    splitter_version: Mapped[str | None] = mapped_column(
+        String(20), comment="version of the chapter splitter that made the chapters (a newer one can offer a re-split)")
+    split_parameters: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, server_default=sql_text("'{}'"), comment="the splitter's thresholds when the chapters were made")
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 
@@ -134,6 +138,9 @@ class Chapter(Base):
     text: Mapped[str] = mapped_column(Text)
     word_count: Mapped[int] = mapped_column(server_default=sql_text("0"))
     content_sha256: Mapped[str] = mapped_column(CHAR(64))
+    kind: Mapped[str] = mapped_column(
+        String(20), server_default=sql_text("'chapter'"),
+        comment="chapter, or front/back matter (title page, preface, index...): kept, but not numbered as a chapter")
     merge_seams: Mapped[list[Any]] = mapped_column(
         JSONB, server_default=sql_text("'[]'"),
         comment="where merges joined chapters into this one: [{at, heading, title}], so a split there restores them")
