@@ -629,3 +629,59 @@ def test_short_and_matter_epub_entries_keep_their_text() -> None:
         (FRONT_MATTER, "The Quiet Town"), (FRONT_MATTER, "Dedication"), (CHAPTER, "Chapter 1"),
         (CHAPTER, "Chapter 2"), (CHAPTER, "Chapter 3"), (BACK_MATTER, "Notes"), (BACK_MATTER, "Licence")]
     assert book.chapters[1].text == "For my sister." and book.chapters[-1].text == "Licence: free."
+
+
+# --- the library keeps the kind, numbers chapters among themselves, and lets the writer change it -----
+
+
+def test_matter_is_stored_with_its_kind_unnumbered_and_the_writer_can_turn_it_into_a_chapter(writer_a) -> None:
+    import hashlib
+
+    from core.errors import PlotStudioError
+    from core.services import library
+    from db.engine import unit_of_work
+    from db.models import Book, Chapter
+
+    sections = [("Contents", FRONT_MATTER), ("Chapter 1", CHAPTER), ("Chapter 2", CHAPTER), ("Notes", BACK_MATTER)]
+    with unit_of_work(writer_a.id) as session:
+        book = Book(user_id=writer_a.id, title="Kinds")
+        session.add(book)
+        session.flush()
+        for number, (title, kind) in enumerate(sections, start=1):
+            session.add(Chapter(book_id=book.id, user_id=writer_a.id, number=number, title=title, text=prose(number),
+                                word_count=len(prose(number).split()), kind=kind,
+                                content_sha256=hashlib.sha256(prose(number).encode()).hexdigest()))
+        book_id = book.id
+    listed = library.list_chapters(writer_a.id, book_id)
+    assert [(c.title, c.kind, c.ordinal) for c in listed] == [
+        ("Contents", FRONT_MATTER, None), ("Chapter 1", CHAPTER, 1), ("Chapter 2", CHAPTER, 2),
+        ("Notes", BACK_MATTER, None)]
+    assert all(c.words == len(prose(c.number).split()) for c in listed)
+    library.set_chapter_kind(writer_a.id, listed[0].id, CHAPTER)
+    library.set_chapter_kind(writer_a.id, listed[2].id, BACK_MATTER)
+    assert [(c.kind, c.ordinal) for c in library.list_chapters(writer_a.id, book_id)] == [
+        (CHAPTER, 1), (CHAPTER, 2), (BACK_MATTER, None), (BACK_MATTER, None)]
+    with pytest.raises(PlotStudioError, match="chapter, front matter or back matter"):
+        library.set_chapter_kind(writer_a.id, listed[0].id, "appendix")
+
+
+def test_another_writer_cannot_change_a_sections_kind(writer_a, writer_b) -> None:
+    import hashlib
+
+    from core.errors import PlotStudioError
+    from core.services import library
+    from db.engine import unit_of_work
+    from db.models import Book, Chapter
+
+    with unit_of_work(writer_a.id) as session:
+        book = Book(user_id=writer_a.id, title="Mine")
+        session.add(book)
+        session.flush()
+        chapter = Chapter(book_id=book.id, user_id=writer_a.id, number=1, title="Contents", text="x",
+                          kind=FRONT_MATTER, content_sha256=hashlib.sha256(b"x").hexdigest())
+        session.add(chapter)
+        session.flush()
+        chapter_id = chapter.id
+    with pytest.raises(PlotStudioError):
+        library.set_chapter_kind(writer_b.id, chapter_id, CHAPTER)
+    assert library.get_chapter(writer_a.id, chapter_id).kind == FRONT_MATTER
