@@ -22,7 +22,7 @@ from core.config import get_settings
 from core.archetypes import active_archetypes
 from core.artefacts import CHARACTER_TEXT_FIELDS, ArchetypeAnalysis, CharacterProfile, CitedCharacter
 from core.engines.offline.characters import LABEL as OFFLINE_LABEL, ChapterReading, extract_characters
-from core.generation.usage import Resource, Usage, check_limits, record_usage
+from core.generation.usage import Resource, Usage, charged_resource, check_limits, record_usage
 from core.errors import ArtefactValidationError, NotFoundError, PlotStudioError, VersionConflictError
 from core.nlp import annotate_book
 from db.engine import unit_of_work
@@ -280,16 +280,20 @@ def read_book(user_id: uuid.UUID, book_id: uuid.UUID, progress=None) -> list[Cha
     return [ChapterReading(c.number, c.text, a, spans.get(c.id, [])) for c, a in zip(chapters, annotations)]
 
 
-def _board_from_engine(user_id: uuid.UUID, book_id: uuid.UUID, engine: str, progress) -> tuple[list[CitedCharacter], dict]:
+def _board_from_engine(user_id: uuid.UUID, book_id: uuid.UUID, engine: str, progress
+                       ) -> tuple[list[CitedCharacter], dict, Usage | None]:
+    """The characters as the engine finds them: always the offline extraction (names, aliases, counts, drafts);
+    with the model, the main characters' profiles are then written from passages where they appear."""
     chapters = read_book(user_id, book_id, progress)
     progress(len(chapters), len(chapters) + 1, "Finding the characters…")
     board = extract_characters(chapters, list(active_archetypes(user_id)))
-    provenance = {"generation_method": "offline"}
-    if engine == "llm":
-        from core.engines.llm_characters import profile_with_model
+    if engine != "llm":
+        return board, {"generation_method": "offline"}, None
+    from core.engines.llm_characters import profile_with_model
 
-        board, provenance = profile_with_model(user_id, book_id, chapters, board, progress)
-    return board, provenance
+    with unit_of_work(user_id) as session:
+        title = session.get(Book, book_id).title
+    return profile_with_model(user_id, title, chapters, board, progress)
 
 
 def _row_values(cited: CitedCharacter, rank: int) -> dict[str, Any]:
@@ -309,8 +313,15 @@ def generate_character_board(user_id: uuid.UUID, progress: jobs.Progress, *, boo
     """The job: read the whole book, find and profile its characters, save them (a character already on the
     board gets a new version, so earlier versions and edits stay in its history). Safe to run twice."""
     book_uuid = uuid.UUID(book_id)
-    board, provenance = _board_from_engine(user_id, book_uuid, engine, progress)
+    charge_key = f"characters:{getattr(progress, 'job_id', None) or uuid.uuid4()}"
     with unit_of_work(user_id) as session:
+        if charged_resource(session, charge_key):
+            return {"book_id": book_id, "engine": engine, "characters": [], "note": "saved by an earlier run"}
+    board, provenance, usage = _board_from_engine(user_id, book_uuid, engine, progress)
+    with unit_of_work(user_id) as session:
+        if usage is not None:
+            record_usage(session, user_id=user_id, resource=Resource.CHARACTER, usage=usage, engine="llm",
+                         book_id=book_uuid, resource_id=book_uuid, idempotency_key=charge_key)
         existing = [r for r in _latest_versions(session, book_uuid) if r.status == "active"]
         for rank, cited in enumerate(board, start=1):
             values = {**_row_values(cited, rank), **provenance}
@@ -333,8 +344,12 @@ def regenerate_character(user_id: uuid.UUID, character_key: uuid.UUID, *, engine
     with unit_of_work(user_id) as session:
         row = _latest(session, character_key)
         book_id = row.book_id
-    board, provenance = _board_from_engine(user_id, book_id, engine, lambda *a: None)
+    board, provenance, usage = _board_from_engine(user_id, book_id, engine, lambda *a: None)
     with unit_of_work(user_id) as session:
+        if usage is not None:
+            record_usage(session, user_id=user_id, resource=Resource.CHARACTER, usage=usage, engine="llm",
+                         book_id=book_id, resource_id=character_key,
+                         idempotency_key=f"character:{character_key}:{uuid.uuid4()}")
         row = _latest(session, character_key, lock=True)
         rank, cited = next(((n, c) for n, c in enumerate(board, start=1) if _same_character(row, c)), (None, None))
         if cited is None:
