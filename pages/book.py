@@ -67,7 +67,12 @@ def search_panel() -> None:
                           key="search_query")
     if not query:
         return
-    for rank, hit in enumerate(search_book(account.id, book.id, query, k=8), start=1):
+    try:
+        hits = search_book(account.id, book.id, query, k=8)
+    except PlotStudioError as error:
+        ui.show_error(error)
+        return
+    for rank, hit in enumerate(hits, start=1):
         with st.container(border=True):
             st.markdown(f"**{ui.plain(hit.chapter_title)}** · match {rank}")
             passage = "".join(f"<mark>{html.escape(piece)}</mark>" if matched else html.escape(piece)
