@@ -133,10 +133,10 @@ def _refuse_longer_than(extension: str, data: bytes, *, max_words: int, max_byte
     elif extension in (".epub", ".docx"):
         archive = open_zip_safely(data, max_bytes=max_bytes, kind="EPUB" if extension == ".epub" else "Word")
         words = 0
-        for member in archive.infolist():
+        for member in archive.infolist():  # every member read once: a damaged one is refused here, not later
+            content = _read_member(archive, member, extension)
             if member.filename.lower().endswith((".xhtml", ".html", ".htm", ".xml")) and words <= max_words:
-                words += count_words(_TAG.sub(b" ", _read_member(archive, member, extension)),
-                                     stop_after=max_words - words)
+                words += count_words(_TAG.sub(b" ", content), stop_after=max_words - words)
     else:
         return
     if words > max_words:

@@ -75,9 +75,9 @@ def nested_docx(depth: int = 100_000) -> bytes:
 
 
 def zip_bomb(kind: str) -> bytes:
-    """One member that expands to 200 MB of zeros (about 200 KB on the wire)."""
+    """One member that expands to 100 MB of zeros (about 100 KB on the wire)."""
     name = "c1.xhtml" if kind == "epub" else "word/document.xml"
-    return _zip([("mimetype", b"application/epub+zip"), (name, b"\0" * 200_000_000)])
+    return _zip([("mimetype", b"application/epub+zip"), (name, b"\0" * 100_000_000)])
 
 
 def expands_past_the_cap(members: int = 30) -> bytes:
