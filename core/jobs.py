@@ -296,7 +296,9 @@ async def _work_forever(name: str, concurrency: int, stop: asyncio.Event | None)
             name=name, concurrency=concurrency, install_signal_handlers=stop is None,
             fetch_job_polling_interval=1.0, abort_job_polling_interval=1.0,
             update_heartbeat_interval=settings.job_heartbeat_seconds,
-            stalled_worker_timeout=settings.job_stalled_seconds))
+            # A starting worker deletes the rows of dead workers; a merely slow worker that lost its row
+            # could never fetch again, so only rows long past the stall threshold go.
+            stalled_worker_timeout=settings.job_stalled_seconds * 10))
         recovery = asyncio.create_task(_recover_stalled_forever(queue))
         try:
             if stop is None:

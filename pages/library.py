@@ -108,5 +108,4 @@ for book in books:
             if right.button("Retry", key=f"retry-{book.id}"):
                 library.retry_ingest(account.id, book.id)
                 st.rerun()
-        if book.status != "processing":
-            delete_with_confirmation(book, left, right)
+        delete_with_confirmation(book, left, right)  # in any state: deleting cancels the book's jobs first
