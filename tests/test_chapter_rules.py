@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import random
+import uuid
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -685,3 +686,23 @@ def test_another_writer_cannot_change_a_sections_kind(writer_a, writer_b) -> Non
     with pytest.raises(PlotStudioError):
         library.set_chapter_kind(writer_b.id, chapter_id, CHAPTER)
     assert library.get_chapter(writer_a.id, chapter_id).kind == FRONT_MATTER
+
+
+def test_an_ingested_book_keeps_its_matter_marked_and_records_its_splitter(writer_a) -> None:
+    from core import jobs
+    from core.ingest import SPLITTER_VERSION
+    from core.services import library
+
+    text = "\n\n".join(["THE QUIET TOWN\n\nby Ann Author", "CONTENTS\n\nChapter 1\nChapter 2\nChapter 3",
+                        *(f"Chapter {n}\n\n{prose(n, 90)}" for n in (1, 2, 3)), f"NOTES\n\n{prose(4)}"])
+    job_id = library.start_ingest(writer_a.id, "quiet.txt", text.encode(), queue=False)
+    jobs.run_job(str(job_id), str(writer_a.id), library.ingest_book, jobs.get_job(writer_a.id, job_id).params)
+    job = jobs.get_job(writer_a.id, job_id)
+    assert job.status == "succeeded", job.error
+    book = library.get_book(writer_a.id, uuid.UUID(job.result["book_id"]))
+    assert (book.author, book.splitter_version) == ("Ann Author", SPLITTER_VERSION)
+    assert book.split_parameters["toc_entry_max_words"] == 12
+    assert [(c.kind, c.title, c.ordinal) for c in library.list_chapters(writer_a.id, book.id)] == [
+        (FRONT_MATTER, "Front matter", None), (FRONT_MATTER, "Contents", None), (CHAPTER, "Chapter 1", 1),
+        (CHAPTER, "Chapter 2", 2), (CHAPTER, "Chapter 3", 3), (BACK_MATTER, "Notes", None)]
+    assert [c["title"] for c in job.result["chapters"]] == ["Chapter 1", "Chapter 2", "Chapter 3"]
