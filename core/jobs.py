@@ -38,6 +38,7 @@ TASK_PREFIX = "plotstudio:"
 ACTIVE = ("queued", "running")
 UNEXPECTED = ("Something went wrong on our side. Try again; if it keeps failing, `python -m core doctor` "
               "tells what is wrong.")
+ABANDONED = "The command running this stopped before it finished. Press Retry to try again."
 GAVE_UP = ("The worker running this stopped {attempts} times before it finished (it was stopped or ran out "
            "of memory). Press Retry to try again.")
 
@@ -114,6 +115,10 @@ def _finish(job_id: uuid.UUID, user_id: uuid.UUID, status: str, **values: Any) -
         _end(session, session.get(Job, job_id, with_for_update=True), status, **values)
 
 
+def _run_lock(job_id: uuid.UUID, book_id: uuid.UUID | None) -> str:
+    return f"plotstudio-job:book:{book_id}" if book_id else f"plotstudio-job:job:{job_id}"
+
+
 @contextmanager
 def _exclusive(key: str, echo: Callable[[int, int, str], None] | None) -> Iterator[None]:
     """Hold a session advisory lock on `key` while a run works; it dies with the run's process.
@@ -121,11 +126,10 @@ def _exclusive(key: str, echo: Callable[[int, int, str], None] | None) -> Iterat
     A second run of the same job (at-least-once delivery) or another job on the same book waits here.
     """
     with psycopg.connect(libpq_conninfo(app_url()), autocommit=True) as lock:
-        key_sql = "hashtextextended(%s, 0)"
-        if not lock.execute(f"SELECT pg_try_advisory_lock({key_sql})", (f"plotstudio-job:{key}",)).fetchone()[0]:
+        if not lock.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]:
             if echo:
                 echo(0, 0, "Waiting for another job on this book to finish…")
-            lock.execute(f"SELECT pg_advisory_lock({key_sql})", (f"plotstudio-job:{key}",))
+            lock.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
         yield  # closing the connection releases the lock
 
 
@@ -160,7 +164,7 @@ def run_job(job_id: uuid.UUID | str, user_id: uuid.UUID | str, work: Callable[..
     job_uuid, user_uuid = uuid.UUID(str(job_id)), uuid.UUID(str(user_id))
     with unit_of_work(user_uuid) as session:
         book_id = session.scalar(select(Job.book_id).where(Job.id == job_uuid))
-    with _exclusive(f"book:{book_id}" if book_id else f"job:{job_uuid}", echo):
+    with _exclusive(_run_lock(job_uuid, book_id), echo):
         job = _claim(job_uuid, user_uuid, kind)
         if job is None:
             return None
@@ -258,6 +262,29 @@ def cancel_book_jobs(user_id: uuid.UUID, book_id: uuid.UUID) -> None:
         job_ids = list(session.scalars(select(Job.id).where(Job.book_id == book_id, Job.status.in_(ACTIVE))))
     for job_id in job_ids:
         cancel(user_id, job_id)
+
+
+def settle_abandoned_runs(user_id: uuid.UUID) -> int:
+    """Fail the writer's jobs left running by a command that died (a killed `python -m core ingest`).
+
+    Queued jobs are the workers' to recover (recover_stalled_jobs); one run in a command's own process has
+    no queue entry, so nothing else would ever end it. A live run holds its lock: a free one means it died.
+    """
+    with unit_of_work(user_id) as session:
+        running = session.execute(select(Job.id, Job.book_id).where(
+            Job.status == "running", Job.queue_job_id.is_(None))).all()
+    settled = 0
+    for job_id, book_id in running:
+        with psycopg.connect(libpq_conninfo(app_url()), autocommit=True) as lock:
+            if not lock.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
+                                (_run_lock(job_id, book_id),)).fetchone()[0]:
+                continue  # still at work
+            with unit_of_work(user_id) as session:
+                job = session.get(Job, job_id, with_for_update=True)
+                if job.status == "running":
+                    _end(session, job, "failed", error=ABANDONED, message="Stopped.")
+                    settled += 1
+    return settled
 
 
 async def recover_stalled_jobs(queue: procrastinate.App) -> int:

@@ -250,6 +250,24 @@ def test_a_job_whose_workers_keep_dying_fails_with_retry_and_retry_works(databas
     assert library.get_book(writer.id, book_id).status == "ready"
 
 
+def test_an_ingest_whose_command_was_killed_fails_with_retry_instead_of_running_for_ever(database):
+    writer = make_writer()
+    novel = CORPUS / "frankenstein.txt"  # long enough to be mid-embedding when the command is killed
+    command = subprocess.Popen([sys.executable, "-m", "core", "ingest", str(novel), "--user", writer.email],
+                               cwd=REPO, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        running = wait_until(lambda: [j for j in jobs.list_jobs(writer.id) if j.status == "running"],
+                             seconds=120, message="the command's job to start")[0]
+    finally:
+        command.send_signal(signal.SIGKILL)
+        command.wait(20)
+    assert jobs.get_job(writer.id, running.id).status == "running"  # nobody told the row
+    # The Library's poll finds the run gone (as soon as the server has closed the dead command's sessions).
+    wait_until(lambda: library.active_book_jobs(writer.id) == [], message="the abandoned run to be settled")
+    job, book = jobs.get_job(writer.id, running.id), library.get_book(writer.id, running.book_id)
+    assert (job.status, book.status) == ("failed", "failed") and "Retry" in book.error
+
+
 # One book, one job at a time -------------------------------------------------------------------------------
 
 def _book_row(writer) -> uuid.UUID:

@@ -516,6 +516,7 @@ def dismiss_failure(user_id: uuid.UUID, job_id: uuid.UUID) -> None:
 
 def active_book_jobs(user_id: uuid.UUID) -> list[Job]:
     """Ingests and re-indexes still queued or running, oldest first."""
+    jobs.settle_abandoned_runs(user_id)  # a killed command's job must not look busy for ever
     with unit_of_work(user_id) as session:
         return list(session.scalars(select(Job).where(Job.kind.in_((INGEST, REINDEX)),
                                                       Job.status.in_(("queued", "running")))
