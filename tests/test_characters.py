@@ -432,3 +432,26 @@ def test_model_failure_saves_nothing(writer_a, model_endpoint):
     jobs.run_job(job_id, writer_a.id)
     assert jobs.get_job(writer_a.id, job_id).status == "failed"
     assert board.list_characters(writer_a.id, book_id) == []
+
+
+# --- the command line ---------------------------------------------------------------------------------------
+
+@pytest.mark.committed
+def test_cli_prints_the_board_and_makes_portraits(database):
+    from support import make_writer, run_cli
+
+    writer = make_writer("cli")
+    book_id = make_book(writer)
+    result = run_cli("characters", str(book_id), "--user", writer.email)
+    board_json = json.loads(result.stdout.strip().splitlines()[-1])
+    people = board_json["characters"]
+    assert people[0]["name"] in ("Harriet Vale", "Harriet") and people[0]["role"] == "protagonist"
+    assert {"name", "aliases", "role", "archetypes", "mentions"} <= set(people[0])
+    assert people[0]["mentions"] >= max(p["mentions"] for p in people[1:]) or people[0]["dialogue_lines"] > 0
+    first = json.loads(run_cli("portrait", people[0]["id"], "--user", writer.email).stdout.splitlines()[-1])
+    second = json.loads(run_cli("portrait", people[0]["id"], "--user", writer.email, "--prompt",
+                                "Harriet by the sea, blue cloak").stdout.splitlines()[-1])
+    assert second["version"] == 2 and second["earlier"] == [first["portrait_id"]]
+    assert second["prompt"] == "Harriet by the sea, blue cloak" and second["provider"] == "local-card"
+    refused = run_cli("portrait", "not-an-id", "--user", writer.email, check=False)
+    assert refused.returncode == 2 and "not a character id" in refused.stderr
