@@ -44,9 +44,9 @@ _MATTER_LABELS = {
     "bibliography", "acknowledgements", "acknowledgments", "licence", "license", "frontispiece", "errata",
 }
 _MATTER_LABEL_START = re.compile(
-    r"^(?:list of (?:illustrations|plates|figures|maps)|transcriber'?s?\s+notes?|(?:author|editor|translator|publisher)"
+    r"^(?:list of (?:illustrations|plates|figures|maps)|(?:original )?transcriber'?s?\s+notes?|(?:author|editor|translator|publisher)"
     r"'?s?\s+(?:note|preface|introduction)|(?:preface|introduction|foreword) (?:to|by)\b|notes? (?:to|on) the reader"
-    r"|a note on\b|also by\b|other (?:books|works) by\b|praise for\b|about the (?:author|book|e-?book|edition)"
+    r"|(?:[\w']+ ){0,2}(?:preface|foreword)\b|a note on\b|also by\b|other (?:books|works) by\b|praise for\b|about the (?:author|book|e-?book|edition)"
     r"|appendix|appendices|(?:end|foot)?notes (?:to|on)\b|index (?:of|to)\b|full project gutenberg|project gutenberg"
     r"|dedicat|acknowledg|copyright|licen[cs]e\b|illustration\b|plate\b)",
     re.IGNORECASE,
@@ -62,7 +62,7 @@ _ATTRIBUTION = re.compile(r"^(?:—|–|--|-)\s*\S")
 _TITLE_SEPARATOR = re.compile(r"^\s*[.:\-–—)]+\s*|^\s{2,}")
 _MINOR_WORDS = {"a", "an", "and", "as", "at", "but", "by", "for", "in", "nor", "of", "on", "or", "the", "to", "with"}
 # Words that are Roman numerals in shape but English words in a title.
-_NOT_NUMERALS = {"i", "mix", "li", "di", "mi", "vi", "cd", "dc", "mc"}
+_NOT_NUMERALS = {"i", "mix", "li", "di", "mi", "cd", "dc", "mc"}
 
 
 
@@ -121,8 +121,31 @@ def is_division_line(line: str) -> bool:
     return heading is not None and heading.kind == "division"
 
 
+def is_numbered_chapter_line(line: str) -> bool:
+    """Whether a line is a numbered chapter heading ("CHAPTER 1. Loomings.", "Letter IV"), not a part or a title."""
+    heading = _read_heading([line.strip()], 0)
+    return heading is not None and heading.kind == "chapter"
+
+
+def is_story_section_line(line: str) -> bool:
+    """Whether a line names a section of the story that stands outside the numbering (Prologue, Epilogue...)."""
+    heading = _read_heading([line.strip()], 0)
+    return heading is not None and heading.kind == "story"
+
+
+def outside_numbered_chapters(labels: list[str]) -> set[int]:
+    """In a book that numbers its chapters, the sections before the first numbered chapter and after the last
+    (other than a prologue or epilogue): its front and back matter (title page, etymology, extracts, notes)."""
+    numbered = [index for index, label in enumerate(labels) if is_numbered_chapter_line(label)]
+    if len(numbered) < 2:
+        return set()
+    return {index for index, label in enumerate(labels)
+            if (index < numbered[0] or index > numbered[-1]) and not is_story_section_line(label)}
+
+
 def is_matter_label(label: str) -> bool:
     """Whether a heading or contents label names front or back matter (title page, preface, index, licence...)."""
+    label = label.replace("’", "'")
     normalised = re.sub(r"\s+", " ", re.sub(r"^[\W_]+|[\W_]+$", "", label.strip().lower()))
     normalised = normalised.removeprefix("the ")
     return normalised in _MATTER_LABELS or bool(_MATTER_LABEL_START.match(normalised))
@@ -421,7 +444,7 @@ def _front_matter(lines: list[str]) -> list[ChapterText]:
     sections: list[ChapterText] = []
     heading, start = "", 0
     for index, line in enumerate(lines):
-        if _stands_alone(lines, index) and len(line.split()) <= 8 and is_matter_label(line):
+        if _stands_alone(lines, index) and len(line.split()) <= 8 and line[0] != "[" and is_matter_label(line):
             sections.append(ChapterText(heading, _tidy_title(heading) or "Front matter",
                                         _paragraphs(lines[start:index]), FRONT_MATTER))
             heading, start = line, index + 1

@@ -11,7 +11,8 @@ from xml.etree import ElementTree
 from core.errors import UnreadableBookError
 from core.ingest import BACK_MATTER, CHAPTER, FRONT_MATTER, ChapterText, ParsedBook, source_words
 from core.ingest.chapters import (
-    TOC_ENTRY_MAX_WORDS, display_title_for_heading, is_division_line, is_heading_line, is_matter_label, split_chapters,
+    TOC_ENTRY_MAX_WORDS, display_title_for_heading, is_division_line, is_heading_line, is_matter_label,
+    outside_numbered_chapters, split_chapters,
 )
 
 # Under this many words a contents entry not labelled as a chapter is a title page, divider or plate:
@@ -312,6 +313,11 @@ def _sections_from_toc(
         first, after = max(first, start), min(after, end)
         if first < after:
             units.append((entry, blocks[first:after], _role(entry, blocks[first:after])))
+    # A book that numbers its chapters: what comes before the first or after the last is matter.
+    names = [entry.label or (unit[0].text if unit else "") for entry, unit, _ in units]
+    outside = outside_numbered_chapters(names)
+    units = [(entry, unit, "matter" if role == "chapter" and index in outside else role)
+             for index, (entry, unit, role) in enumerate(units)]
     front = blocks[start:min(located[0][1], end)] if located else []
     return _assemble(units, front)
 

@@ -13,7 +13,9 @@ import charset_normalizer
 
 from core.errors import UnreadableBookError
 from core.ingest import BACK_MATTER, CHAPTER, FRONT_MATTER, ChapterText, ParsedBook, section_words
-from core.ingest.chapters import display_title_for_heading, is_heading_line, is_matter_label, split_chapters
+from core.ingest.chapters import (
+    display_title_for_heading, is_heading_line, is_matter_label, outside_numbered_chapters, split_chapters,
+)
 from core.ingest import chapters, epub
 from core.ingest.epub import check_container, read_epub
 from core.ingest.gutenberg import read_gutenberg_metadata, strip_gutenberg
@@ -240,12 +242,16 @@ def _parse_markdown(data: bytes, *, max_bytes: int) -> ParsedBook:
 
 
 def _first_title_line(text: str, *, markdown: bool) -> str | None:
-    """Guess the title from the first line if it is short, unpunctuated and not a chapter heading."""
-    first = next((line.strip() for line in text.split("\n") if line.strip()), "")
+    """Guess the title from the first line if it is short, unpunctuated, alone and not a chapter heading."""
+    lines = [line.strip() for line in text.split("\n")]
+    index = next((index for index, line in enumerate(lines) if line), len(lines))
+    first = lines[index] if index < len(lines) else ""
     if markdown:
         match = re.match(r"#\s+(.+)", first)
         return match.group(1).strip() if match else None
-    if len(first) > 60 or first[-1:] in ".,;:?!\"”" or is_heading_line(first):
+    # The first line of a wrapped paragraph is not a title: a title stands alone.
+    alone = index + 1 >= len(lines) or not lines[index + 1]
+    if not alone or len(first) > 60 or first[-1:] in ".,;:?!\"”" or is_heading_line(first):
         return None
     return first
 
@@ -321,7 +327,8 @@ def _title_page(paragraphs: list[tuple[str, str]], heading_style: str | None) ->
             break
         if text:
             front.append((style, text))
-    by_lines = [_BY_LINE.match(text) for _, text in front]
+    # "By the same author" heads a list of other books, not the title page's byline.
+    by_lines = [None if re.match(r"by the same\b", text, re.IGNORECASE) else _BY_LINE.match(text) for _, text in front]
     author = next((match.group("author").strip() for match in by_lines if match), None)
     if author is None:  # a paragraph styled for the author ("Author", "Byline")
         author = next((text for style, text in front if re.search(r"author|byline", style, re.IGNORECASE)), None)
@@ -374,7 +381,8 @@ def _chapters_at_style(paragraphs: list[tuple[str, str]], heading_style: str) ->
             units.append((text, []))
         elif text:
             (units[-1][1] if units else front).append(text)
-    story = {index for index, (heading, _) in enumerate(units) if not is_matter_label(heading)}
+    outside = outside_numbered_chapters([heading for heading, _ in units])
+    story = {index for index, (heading, _) in enumerate(units) if not is_matter_label(heading) and index not in outside}
     last_story = max(story, default=-1)
     sections = [ChapterText("", "Title page", "\n\n".join(front), FRONT_MATTER)] if front else []
     for index, (heading, body) in enumerate(units):
