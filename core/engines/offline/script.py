@@ -423,22 +423,82 @@ def _speech(item: Paragraph) -> str:
     return " ".join(parts)
 
 
-def _turns(paragraphs: list[Paragraph]) -> None:
-    """Unattributed speech in a running exchange: the speaker before last speaks again (A, B, A, B)."""
+def _narrator(paragraphs: list[Paragraph], names: Names) -> str | None:
+    """In a first-person chapter, who “I” is: the character the others most often call by name."""
+    narration = " ".join(" ".join(p.narration) for p in paragraphs)
+    if len(re.findall(r"\b(?:I|me|my)\b", narration)) < max(5, len(narration.split()) // 60):
+        return None
+    called = Counter(n for p in paragraphs for q in p.quotes for n in names.mentions(
+        " ".join(part for found in VOCATIVE.findall(q.text.strip()) for part in found if part)))
+    named = Counter(names.mentions(narration))  # "I" is rarely named in the narration; the others are
+    return next((name for name, count in called.most_common() if named[name] < count), None)
+
+
+def _turns(paragraphs: list[Paragraph], names: Names, narrator: str | None = None) -> None:
+    """Speech nobody is tagged with, inside a running exchange: the turns alternate.
+
+    The exchange's people are those who spoke, those spoken to by name (“My dear Mr. Bennet…”) and those the
+    narration named just before it began. An untagged line goes to the speaker before last (A, B, A, B), or,
+    with one speaker so far, to the one other person of the exchange who is not being addressed.
+    """
     recent: list[str] = []
+    participants: list[str] = []
     gap = 0
+    last_narration: list[str] = []
+    spoken_to: set[str] = set()
     for item in paragraphs:
         if not item.quotes:
             gap += 1
+            spoken_to = set()
             if gap > 1:
-                recent = []
+                recent, participants = [], []
+            last_narration = names.mentions(item.text)
+            reported = INDIRECT.match(item.text)  # "Mr. Bennet replied that he had not." is a turn too
+            speaker = names.resolve(reported.group(1)) if reported else None
+            if speaker:
+                gap = 0
+                recent.append(speaker)
+                participants += [speaker] if speaker not in participants else []
             continue
+        if gap and not recent:
+            participants = list(dict.fromkeys(last_narration))
         gap = 0
-        if item.speaker is None and len(recent) >= 2 and recent[-1] != recent[-2]:
-            item.speaker = recent[-2]
-        if item.speaker:
-            if not recent or recent[-1] != item.speaker:
-                recent.append(item.speaker)
+        addressed = {n for q in item.quotes for n in names.mentions(" ".join(
+            part for found in VOCATIVE.findall(q.text.strip()) for part in found if part))}
+        if item.speaker is None and item.pronoun == "i" and narrator:
+            item.speaker = narrator  # “…,” said I
+        if item.speaker is None:
+            fits = lambda name: _gender(name) in (None, PRONOUN_GENDER.get(item.pronoun))  # noqa: E731
+            if len(spoken_to) == 1 and not addressed & spoken_to and fits(next(iter(spoken_to))):
+                item.speaker = next(iter(spoken_to))  # whoever was just spoken to by name answers
+            elif len(recent) >= 2 and recent[-1] != recent[-2] and recent[-2] not in addressed \
+                    and fits(recent[-2]):
+                item.speaker = recent[-2]
+            else:
+                others = [p for p in participants if p not in addressed and (not recent or p != recent[-1])
+                          and fits(p)]
+                if len(others) == 1:
+                    item.speaker = others[0]
+        for name in [*addressed, *([item.speaker] if item.speaker else [])]:
+            if name not in participants:
+                participants.append(name)
+        if item.speaker and (not recent or recent[-1] != item.speaker):
+            recent.append(item.speaker)
+        spoken_to = addressed - ({item.speaker} if item.speaker else set())
+
+
+VOCATIVE = re.compile(r"^(?:(?:oh|o|ah),?\s+)?(?:my\s+)?(?:dear(?:est)?\s+)?([A-Z][\w.’' ]{1,30}?)(?=[,!?])|"
+                      r",\s*(?:my\s+)?(?:dear(?:est)?\s+)?([A-Z][\w.’' ]{1,30}?)(?:[!?.]?$|\s*[,!?])")
+INDIRECT = re.compile(r"^([A-Z][\w.’' ]{1,30}?)\s+(?:replied|answered|said|cried|returned|observed)\b")
+MALE_TITLES = {"mr", "sir", "lord", "colonel", "captain", "uncle", "monsieur", "m", "master", "professor",
+               "inspector", "dr"}
+FEMALE_TITLES = {"mrs", "miss", "ms", "lady", "aunt", "madame", "mme", "mademoiselle", "mistress", "madam"}
+PRONOUN_GENDER = {"he": "male", "she": "female"}
+
+
+def _gender(name: str) -> str | None:
+    first = name.split()[0].lower().rstrip(".") if name.split() else ""
+    return "male" if first in MALE_TITLES else "female" if first in FEMALE_TITLES else None
 
 
 def _introduce(text: str, names: Names, introduced: set[str]) -> str:
@@ -516,7 +576,7 @@ def chapter_script(text: str, *, book_title: str, chapter_number: int, chapter_t
         raise ValueError(f"unknown style {style!r}")
     names = Names(characters)
     paragraphs = analyse(text, names)
-    _turns(paragraphs)
+    _turns(paragraphs, names, _narrator(paragraphs, names))
     scenes = split_scenes(paragraphs)
     by_name = {c.name: c for c in characters or []}
     introduced: set[str] = set()
