@@ -205,7 +205,7 @@ def measure(books: dict[str, tuple]) -> None:
                     counter[1] += target in chapters_found[:K]
         per_book[name] = (len(QUERIES[name]), book_hits)
 
-    print(f"\n{total} queries on {len(books)} novels (quotes and paraphrases), top {K}, {K} per book scope")
+    print(f"\n{total} queries on {len(books)} novels (quotes and paraphrases), top {K}, each search scoped to its book")
     print(f"{'mode':<8} {'hit@1':>6} {'hit@5':>6} {'p50 ms':>7} {'p95 ms':>7}   (SQL only; meaning and hybrid also "
           f"embed the query: p50 {_ms(embed_seconds, 50)} ms, p95 {_ms(embed_seconds, 95)} ms)")
     for mode in modes:
