@@ -119,17 +119,24 @@ def _run_lock(job_id: uuid.UUID, book_id: uuid.UUID | None) -> str:
     return f"plotstudio-job:book:{book_id}" if book_id else f"plotstudio-job:job:{job_id}"
 
 
+def _lock_session() -> psycopg.Connection:
+    """A connection of its own for a run's lock: session locks die with it, so with a killed process too."""
+    return psycopg.connect(libpq_conninfo(app_url()), autocommit=True)
+
+
+def _try_lock(session: psycopg.Connection, key: str) -> bool:
+    return session.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]
+
+
 @contextmanager
 def _exclusive(key: str, echo: Callable[[int, int, str], None] | None) -> Iterator[None]:
-    """Hold a session advisory lock on `key` while a run works; it dies with the run's process.
-
-    A second run of the same job (at-least-once delivery) or another job on the same book waits here.
-    """
-    with psycopg.connect(libpq_conninfo(app_url()), autocommit=True) as lock:
-        if not lock.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (key,)).fetchone()[0]:
+    """Hold the run lock `key` while a run works. A second run of the same job (at-least-once delivery)
+    or another job on the same book waits here."""
+    with _lock_session() as session:
+        if not _try_lock(session, key):
             if echo:
                 echo(0, 0, "Waiting for another job on this book to finish…")
-            lock.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+            session.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
         yield  # closing the connection releases the lock
 
 
@@ -150,7 +157,8 @@ def _claim(job_id: uuid.UUID, user_id: uuid.UUID, kind: str | None) -> Job | Non
         if died and job.attempts >= get_settings().job_max_attempts:
             _end(session, job, "failed", error=GAVE_UP.format(attempts=job.attempts), message="Stopped.")
             return None
-        job.status, job.attempts, job.started_at, job.error = "running", job.attempts + 1, datetime.now(timezone.utc), None
+        job.status, job.started_at, job.error = "running", datetime.now(timezone.utc), None
+        job.attempts += 1
         if died:
             job.message = "Started again: the worker running it had stopped."
         return job
@@ -275,9 +283,8 @@ def settle_abandoned_runs(user_id: uuid.UUID) -> int:
             Job.status == "running", Job.queue_job_id.is_(None))).all()
     settled = 0
     for job_id, book_id in running:
-        with psycopg.connect(libpq_conninfo(app_url()), autocommit=True) as lock:
-            if not lock.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))",
-                                (_run_lock(job_id, book_id),)).fetchone()[0]:
+        with _lock_session() as lock:
+            if not _try_lock(lock, _run_lock(job_id, book_id)):
                 continue  # still at work
             with unit_of_work(user_id) as session:
                 job = session.get(Job, job_id, with_for_update=True)

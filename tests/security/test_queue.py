@@ -23,8 +23,8 @@ def test_another_writers_session_learns_nothing_from_the_queue(database):
     try:
         with app_engine().connect() as conn, conn.begin():
             act_as(conn, writer_b.id)
-            seen = " ".join(row for table in QUEUE_TABLES
-                            for row in conn.execute(text(f"SELECT row_to_json(t)::text FROM queue.{table} t")).scalars())
+            seen = " ".join(row for table in QUEUE_TABLES for row in
+                            conn.execute(text(f"SELECT row_to_json(t)::text FROM queue.{table} t")).scalars())
             a_job_rows = conn.execute(text("SELECT count(*) FROM jobs WHERE id = :id"), {"id": job_id}).scalar()
         assert str(job_id) in seen  # the entry is there, and says only which job
         for secret in (str(writer_a.id), str(book_id), "Heist Of The Century", "the-heist-draft"):
