@@ -167,14 +167,17 @@ with edit_tab:
     conflict = st.session_state.get("plot_conflict")
     values = current.fields()
     with st.form("edit_plot"):
+        # Widgets keyed by version: a newly saved or restored version always opens in a fresh form.
+        key = f"plot-v{current.version}"
         edited = {
-            "logline": st.text_area("Logline", value=values["logline"], height=90),
-            "themes": [t for t in st.text_area("Themes (one per line)", value="\n".join(values["themes"])).split("\n")],
-            "story_type": st.text_input("Story type", value=values["story_type"]),
-            "genre": st.text_input("Genre", value=values["genre"]),
-            "tone": st.text_input("Tone", value=values["tone"]),
-            "audience": st.text_input("Audience", value=values["audience"]),
-            "setting": st.text_area("Setting", value=values["setting"], height=70),
+            "logline": st.text_area("Logline", value=values["logline"], height=90, key=f"{key}-logline"),
+            "themes": st.text_area("Themes (one per line)", value="\n".join(values["themes"]),
+                                   key=f"{key}-themes").split("\n"),
+            "story_type": st.text_input("Story type", value=values["story_type"], key=f"{key}-story_type"),
+            "genre": st.text_input("Genre", value=values["genre"], key=f"{key}-genre"),
+            "tone": st.text_input("Tone", value=values["tone"], key=f"{key}-tone"),
+            "audience": st.text_input("Audience", value=values["audience"], key=f"{key}-audience"),
+            "setting": st.text_area("Setting", value=values["setting"], height=70, key=f"{key}-setting"),
         }
         for field, message in errors.items():
             st.error(f"{LABELS.get(field, field)}: {ui.plain(message)}")
