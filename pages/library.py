@@ -53,6 +53,7 @@ def ingest_progress() -> None:
         left.progress(min(fraction, 1.0), text=f"{ui.plain(job.params.get('filename')) or 'Book'}: {ui.plain(job.message)}")
         if right.button("Cancel", key=f"cancel-{job.id}"):
             jobs.cancel(account.id, job.id)
+            st.toast(f"Cancelled {ui.plain(job.params.get('filename')) or 'the upload'}: nothing of it is kept.")
 
 
 ingest_progress()
