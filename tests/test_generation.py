@@ -123,6 +123,14 @@ def test_a_server_without_json_schema_or_tools_falls_back_to_json_mode_and_remem
     assert _feature(llm.chat_requests()[-1]) == "json_object" and len(llm.chat_requests()) == 4
 
 
+def test_a_server_without_json_schema_answers_through_function_calling(llm, writer_a):
+    llm.refuse = {"json_schema"}
+    llm.chat_script.append(ChatAnswer(content=json.dumps(GOOD)))
+    result = _generate(writer_a.id)
+    assert result.usage.method == "function_calling" and result.value.setting == GOOD["setting"]
+    assert llm.chat_requests()[-1]["tools"][0]["function"]["name"] == "PlotOverviewDraft"
+
+
 def test_plain_prompt_with_a_parser_is_the_last_resort(llm, writer_a):
     llm.refuse = {"json_schema", "tools", "json_object"}
     result = _generate(writer_a.id)
