@@ -475,6 +475,35 @@ def test_front_and_back_matter_is_kept_and_marked_not_numbered(label: str, kind:
         assert_no_word_lost(split.chapters, text)
 
 
+def test_in_a_book_that_numbers_its_chapters_what_comes_before_the_first_is_front_matter() -> None:
+    # Moby-Dick's shape: title page, etymology and extracts (an epigraph collection) before Chapter 1.
+    front = [("title.xhtml", "Moby-Dick; or, The Whale", f"<h1>MOBY-DICK</h1><p>{prose(7, 60)}</p>"),
+             ("etymology.xhtml", "Etymology", f"<h2>ETYMOLOGY.</h2><p>{prose(8, 90)}</p>"),
+             ("extracts.xhtml", "Extracts", f"<h2>EXTRACTS.</h2><p>“{prose(9, 90)}” —Old Song</p>")]
+    story = [(f"c{n}.xhtml", f"CHAPTER {n}. The Name.", f"<h2>CHAPTER {n}.</h2><p>{prose(n, 90)}</p>") for n in (1, 2)]
+    story.append(("epilogue.xhtml", "Epilogue", f"<h2>Epilogue</h2><p>{prose(5, 90)}</p>"))
+    pages = [_page(name, label, html) for name, label, html in front + story]
+    book = parse_book("book.epub", _write_epub(pages, [epub.Link(name, label, name) for name, label, _ in front + story]),
+                      **LIMITS)
+    assert [c.kind for c in book.chapters] == [FRONT_MATTER] * 3 + [CHAPTER] * 3
+    assert [c.title for c in book.story_chapters] == ["Chapter 1: The Name", "Chapter 2: The Name", "Epilogue"]
+
+
+def test_an_anthologys_lone_wrapper_opens_into_its_stories_past_page_numbers() -> None:
+    # One top-level section, stories grouped by author (entries without a page), a page number above each heading.
+    stories = "".join(f"<section id='s{n}'><div><span epub:type='pagebreak' id='p{n}'>17{n}</span></div>"
+                      f"<h3>19{n}</h3><p>{prose(n, 90)}</p></section>" for n in (1, 2, 3))
+    page = _page("s.xhtml", "s", f"<h2>SECTION IV FAIRY STORIES</h2>{stories}")
+    toc = [(epub.Section("SECTION IV FAIRY STORIES", "s.xhtml"), [
+        (epub.Section("Hans Christian Andersen"), [epub.Link("s.xhtml#s1", "191 THE REAL PRINCESS", "a"),
+                                                  epub.Link("s.xhtml#s2", "192 THE FIR TREE", "b")]),
+        (epub.Section("Oscar Wilde"), [epub.Link("s.xhtml#s3", "193 THE HAPPY PRINCE", "c")])])]
+    book = parse_book("book.epub", _write_epub([page], toc), **LIMITS)
+    assert [c.title for c in book.story_chapters] == [
+        "191 The Real Princess", "192 The Fir Tree", "193 The Happy Prince"]
+    assert not any("17" in c.text.split() for c in book.chapters)  # page numbers are not the book's words
+
+
 def test_a_docx_contents_heading_is_front_matter() -> None:
     paragraphs = [("Heading 1", "Contents"), ("Normal", "Chapter 1"), ("Normal", "Chapter 2"),
                   ("Heading 1", "Chapter 1"), ("Normal", prose(1)), ("Heading 1", "Chapter 2"), ("Normal", prose(2))]

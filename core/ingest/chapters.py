@@ -40,7 +40,8 @@ _BACK_MATTER = re.compile(
 _MATTER_LABELS = {
     "cover", "title", "title page", "titlepage", "half title", "half-title", "contents", "table of contents",
     "index", "notes", "endnotes", "footnotes", "illustrations", "plates", "copyright", "imprint", "colophon",
-    "dedication", "epigraph", "epigraphs", "preface", "foreword", "introduction", "prefatory note", "glossary",
+    "dedication", "epigraph", "epigraphs", "preface", "foreword", "introduction", "introductory", "prefatory note",
+    "glossary",
     "bibliography", "acknowledgements", "acknowledgments", "licence", "license", "frontispiece", "errata",
 }
 _MATTER_LABEL_START = re.compile(
@@ -292,7 +293,8 @@ def title_case(text: str) -> str:
     cased = []
     for position, word in enumerate(words):
         # After "II." or "Part One:" a new phrase starts, so its first word is capitalised.
-        starts_phrase = position == 0 or words[position - 1][-1:] in ".:;!?—–-" or words[position - 1] in ("—", "–")
+        previous = words[position - 1] if position else ""
+        starts_phrase = not previous or previous[-1] in ".:;!?—–-" or previous.isdigit()
         cased.append(_case_word(word, starts_phrase=starts_phrase))
     return " ".join(cased)
 

@@ -19,6 +19,9 @@ from core.ingest.chapters import (
 # kept as front/back matter at the ends of the book, and inside the story kept with the text before it.
 MIN_CHAPTER_WORDS = 40
 _CONTAINER_RULE = "This EPUB breaks the container rules: "
+# "I.", "II. Friendship", "3": the numbered sections of a story, which stay inside it.
+_SECTION_NUMBER = re.compile(r"^\s*[IVXLC]+\.?(?:\s|$)|^\s*\d+\.?\s*$")
+_PAGE_NUMBER = re.compile(r"^\[?(?:p(?:g|age)?\.?\s*)?(?:\d+|[ivxlcdm]+)\]?$", re.IGNORECASE)
 _GUTENBERG_START = re.compile(r"\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
 _GUTENBERG_END = re.compile(r"\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG", re.IGNORECASE)
 _BLOCK_TAGS = {
@@ -64,8 +67,12 @@ class _XhtmlToBlocks(HTMLParser):
         self._heading_depth = 0
         self._italic_depth = 0
         self._skip_depth = 0
+        self._page_break: list[str] = []  # open tags inside a page-number marker, whose text is not the book's
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._page_break or any(name in ("epub:type", "role") and "pagebreak" in (value or "")
+                                   for name, value in attrs):
+            self._page_break.append(tag)
         if tag in _SKIPPED_TAGS:
             self._skip_depth += 1
         if tag in _BLOCK_TAGS:
@@ -88,6 +95,8 @@ class _XhtmlToBlocks(HTMLParser):
             self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
+        if tag in self._page_break:
+            del self._page_break[len(self._page_break) - 1 - self._page_break[::-1].index(tag):]
         if tag in _SKIPPED_TAGS:
             self._skip_depth = max(self._skip_depth - 1, 0)
         if tag in _ITALIC_TAGS and self._italic_depth:
@@ -100,7 +109,7 @@ class _XhtmlToBlocks(HTMLParser):
             self._heading_depth = max(self._heading_depth - 1, 0)
 
     def handle_data(self, data: str) -> None:
-        if not self._skip_depth:
+        if not self._skip_depth and not self._page_break:
             self._pieces.append(data)
 
     def close(self) -> None:
@@ -219,13 +228,17 @@ def _nav_class():
 
 def _toc_entries(entries, *, parent: str, book_title: str):
     """Yield the entries that bound sections: nested entries are sections inside their parent, except
-    that parts and volumes (and a wrapper named as the book) open into their children."""
+    that parts and volumes (and a wrapper: named as the book, or alone at the top) open into their children."""
+    alone = not parent and sum(not is_matter_label(_entry_label(entry)) for entry in entries) == 1
     for entry in entries:
         if isinstance(entry, tuple):
             section, children = entry
             label = getattr(section, "title", "") or ""
             href = getattr(section, "href", "") or ""
-            if not href or _opens_into_children(label, children, book_title):
+            # An entry pointing where its first child does is a heading over its children, not a unit.
+            grouping = not href or bool(children) and href == _entry_href(children[0]) \
+                and not all(_SECTION_NUMBER.match(_entry_label(child)) for child in children)
+            if grouping or alone and children or _opens_into_children(label, children, book_title):
                 if href:
                     yield _toc_entry(label, href, parent, division=True)
                 yield from _toc_entries(children, parent=label, book_title=book_title)
@@ -247,6 +260,11 @@ def _opens_into_children(label: str, children, book_title: str) -> bool:
 def _entry_label(entry) -> str:
     section = entry[0] if isinstance(entry, tuple) else entry
     return getattr(section, "title", "") or ""
+
+
+def _entry_href(entry) -> str:
+    section = entry[0] if isinstance(entry, tuple) else entry
+    return getattr(section, "href", "") or ""
 
 
 def _normalised(label: str) -> str:
@@ -326,6 +344,8 @@ def _starts_unit(index: int, blocks: list[_Block], document_starts: set[int]) ->
     """Whether a new unit of text starts at a paragraph: a document of its own, or a heading there."""
     if index in document_starts:
         return True
+    while index < len(blocks) and not blocks[index].is_heading and _PAGE_NUMBER.match(blocks[index].text):
+        index += 1  # a page number printed above the heading
     return index < len(blocks) and (blocks[index].is_heading or is_heading_line(blocks[index].text))
 
 
@@ -361,7 +381,11 @@ def _assemble(units: list[tuple[_TocEntry, list[_Block], str]], front: list[_Blo
             sections.append(chapter)
         elif role in ("matter", "division") or index < first_chapter or index > last_chapter or not sections:
             kind = FRONT_MATTER if index < last_chapter else BACK_MATTER
-            sections.append(_matter_section(entry, blocks, kind))
+            matter = _matter_section(entry, blocks, kind)
+            if part_lines:  # a part heading followed by matter (its bibliography, its introduction)
+                matter = ChapterText("\n".join([*part_lines, matter.heading]).strip(), matter.title, matter.text, kind)
+                part_lines = []
+            sections.append(matter)
         else:  # a title page or plate between chapters: its text stays with the text before it
             previous = sections[-1]
             text = "\n\n".join(filter(None, [previous.text, *(block.text for block in blocks)]))
