@@ -187,14 +187,28 @@ with edit_tab:
                    "open the newest version to compare, or save again from it.")
 
 
-def segments_html(segments, fallback_scene) -> str:
-    if not segments:
-        return html.escape(fallback_scene.text.strip()) if fallback_scene else ""
+CONTEXT_WORDS = 25  # unchanged text around a change; longer stretches are shortened so 20 pages stay readable
+
+
+def shortened(text: str, first: bool, last: bool) -> str:
+    words = text.split(" ")
+    if len(words) <= 2 * CONTEXT_WORDS + 5:
+        return text
+    head = [] if first else words[:CONTEXT_WORDS]
+    tail = [] if last else words[-CONTEXT_WORDS:]
+    return " ".join(head) + " … " + " ".join(tail)
+
+
+def segments_html(segments, scene) -> str:
+    if not segments:  # added, removed or moved unchanged: the whole scene
+        return html.escape(scripts.align.body(scene).strip()) if scene else ""
     out = []
-    for segment in segments:
-        words = html.escape(segment.text)
-        out.append(f"<del>{words}</del>" if segment.kind == "removed" else
-                   f"<ins>{words}</ins>" if segment.kind == "added" else words)
+    for index, segment in enumerate(segments):
+        if segment.kind == "same":
+            out.append(html.escape(shortened(segment.text, index == 0, index == len(segments) - 1)))
+        else:
+            tag = "del" if segment.kind == "removed" else "ins"
+            out.append(f"<{tag}>{html.escape(segment.text)}</{tag}>")
     return " ".join(out)
 
 

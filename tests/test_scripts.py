@@ -269,7 +269,16 @@ def test_cli_script_import_and_export(database, tmp_path):
     assert len(headings) == 8
     run_cli("export", str(book_id), "--format", "pdf", "--out", str(tmp_path / "book.pdf"), "--user", writer.email)
     assert len(pypdf.PdfReader(tmp_path / "book.pdf").pages) >= 5
+    from db.engine import unit_of_work
+    from db.models import Chapter
+    with unit_of_work(writer.id) as session:
+        session.add(Chapter(book_id=book_id, user_id=writer.id, number=2, title="Norland", text=PROSE,
+                            word_count=len(PROSE.split()), content_sha256="1" * 64))
+    every = run_cli("script", str(book_id), "--all", "--style", "audio", "--user", writer.email, "--engine", "offline")
+    assert "Chapter 1 of 2" in every.stderr and "Chapter 2 of 2" in every.stderr
+    written = json.loads(every.stdout.strip().splitlines()[-1])["scripts"]
+    assert [(s["chapter"], s["version"], s["style"]) for s in written] == [(1, 3, "audio"), (2, 1, "audio")]
     refused = run_cli("script", str(book_id), "--chapter", "9", "--user", writer.email, "--engine", "offline",
                       check=False)
     assert refused.returncode != 0 and "no chapter 9" in refused.stderr and "Traceback" not in refused.stderr
-    assert len(scripts.list_versions(writer.id, chapter_id)) == 2
+    assert len(scripts.list_versions(writer.id, chapter_id)) == 3

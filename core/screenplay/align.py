@@ -137,21 +137,34 @@ def _in_order(pairs: dict[int, tuple[int, float]]) -> set[int]:
     return keep
 
 
+TOKEN = re.compile(r"\n+|[^\s]+")
+
+
+def _joined(tokens: list[str]) -> str:
+    """Words back into text, keeping the line breaks (a screenplay is read line by line)."""
+    return re.sub(r" ?(\n+) ?", r"\1", " ".join(tokens))
+
+
 def word_diff(left: str, right: str) -> tuple[list[Segment], list[Segment]]:
-    """The words of each side, runs that differ marked."""
-    a, b = WORD.findall(left), WORD.findall(right)
+    """The words of each side (line breaks kept), runs that differ marked."""
+    a, b = TOKEN.findall(left), TOKEN.findall(right)
     left_out: list[Segment] = []
     right_out: list[Segment] = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag == "equal":
-            left_out.append(Segment("same", " ".join(a[i1:i2])))
-            right_out.append(Segment("same", " ".join(b[j1:j2])))
+            left_out.append(Segment("same", _joined(a[i1:i2])))
+            right_out.append(Segment("same", _joined(b[j1:j2])))
             continue
         if i2 > i1:
-            left_out.append(Segment("removed", " ".join(a[i1:i2])))
+            left_out.append(Segment("removed", _joined(a[i1:i2])))
         if j2 > j1:
-            right_out.append(Segment("added", " ".join(b[j1:j2])))
+            right_out.append(Segment("added", _joined(b[j1:j2])))
     return left_out, right_out
+
+
+def body(scene: Scene) -> str:
+    """A scene's text without its heading (shown apart)."""
+    return scene.text.split("\n\n", 1)[1] if "\n\n" in scene.text else ""
 
 
 def compare(left: Script, right: Script) -> Comparison:
@@ -180,7 +193,7 @@ def compare(left: Script, right: Script) -> Comparison:
                 status = "changed"
             row = Row(status, original, scene, similarity)
             if original.text != scene.text:
-                row.left_segments, row.right_segments = word_diff(original.text, scene.text)
+                row.left_segments, row.right_segments = word_diff(body(original), body(scene))
             rows.append(row)
         else:
             rows.append(Row("added", None, scene, 0.0))

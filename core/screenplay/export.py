@@ -61,7 +61,8 @@ def whole_book(title: str, author: str | None, chapters: list[ChapterText]) -> s
     for index, chapter in enumerate(chapters):
         if index:
             blocks.append("===")
-        blocks.append(f"# Chapter {chapter.number}: {chapter.title}")
+        named = chapter.title.strip().lower() not in ("", f"chapter {chapter.number}")
+        blocks.append(f"# Chapter {chapter.number}" + (f": {chapter.title}" if named else ""))
         blocks.append(f"> **CHAPTER {chapter.number}** <")
         blocks.append(ftn.body_of(chapter.fountain))
     return ftn.join(blocks)
