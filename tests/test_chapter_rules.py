@@ -135,6 +135,8 @@ def text_books(draw) -> TextBook:
     restart = part_count and draw(st.booleans())
     part_style = draw(st.sampled_from(sorted(PART_STYLES)))
     short_tail = draw(st.integers(0, 3)) if count > 3 else 0
+    # Stories headed "IV. THE STORM" may have numbered sections of their own (The Adventures of Sherlock Holmes).
+    sections = style == "numeral and title" and draw(st.booleans())
     chapter_titles = draw(st.lists(titles, min_size=count, max_size=count))
     chapter_bodies = [draw(short_bodies) if index >= count - short_tail else draw(bodies) for index in range(count)]
     for body in chapter_bodies[:count - short_tail]:
@@ -160,7 +162,12 @@ def text_books(draw) -> TextBook:
         heading, lead = HEADING_STYLES[style](number, title)
         lines.append(heading)
         headings_in_order.append(heading.replace("\n\n", " "))
-        lines.extend(wrapped(paragraph) for paragraph in body)
+        if sections and len(body) > 1:  # a story's own numbered sections: "I.", "II." before its paragraphs
+            for section, paragraph in enumerate(body, start=1):
+                lines += [f"{ROMAN[section]}.", wrapped(paragraph)]
+            lead = "I."
+        else:
+            lines.extend(wrapped(paragraph) for paragraph in body)
         starts.append(" ".join((lead + " " + body[0]).split()[:5]))
         part_labels.append(part_label)
     front = ["THE QUIET TOWN", "by Ann Author"]
@@ -449,6 +456,24 @@ def test_a_storys_numbered_sections_stay_inside_it_and_parts_open_into_chapters(
     book = parse_book("parts.epub", _write_epub(pages, toc), **LIMITS)
     assert [(c.heading, c.title) for c in book.chapters] == [
         ("Part One\nChapter 1", "Part One, Chapter 1"), ("Part Two\nChapter 1", "Part Two, Chapter 1")]
+
+
+@pytest.mark.parametrize("story_heading", ["ADVENTURE {n}. {title}", "{n}. {title}"])
+def test_a_plain_text_storys_numbered_sections_stay_inside_it(story_heading: str) -> None:
+    # The Adventures of Sherlock Holmes as Gutenberg prints it: each story has sections I., II., III.
+    names = ["A SCANDAL IN BOHEMIA", "THE RED-HEADED LEAGUE", "A CASE OF IDENTITY"]
+    stories = []
+    for number, name in enumerate(names, start=1):
+        sections = [f"{ROMAN[s]}.\n\n{wrapped(prose(10 * number + s, 80))}" for s in range(1, 4 - number % 2)]
+        stories.append(story_heading.format(n=ROMAN[number], title=name) + "\n\n" + "\n\n".join(sections))
+    contents = "\n".join(story_heading.format(n=ROMAN[n], title=name) for n, name in enumerate(names, start=1))
+    text = f"THE ADVENTURES OF SHERLOCK HOLMES\n\nby Arthur Conan Doyle\n\nContents\n\n{contents}\n\n\n" + \
+        "\n\n\n".join(stories)
+    split = split_chapters(text)
+    assert [c.title.split(": ")[-1] for c in split.story_chapters] == [
+        "A Scandal in Bohemia", "The Red-Headed League", "A Case of Identity"]
+    assert split.story_chapters[0].text.startswith("I.\n\nIt was 11") and "\n\nII.\n\n" in split.story_chapters[0].text
+    assert_no_word_lost(split.chapters, text)
 
 
 @pytest.mark.parametrize("label, kind", [

@@ -19,10 +19,11 @@ CONTENTS_LIST_MIN_HEADINGS = 3
 # Heading lines are short; anything longer is a paragraph that happens to start with "Chapter".
 MAX_HEADING_CHARS = 100
 
-_CHAPTER_KEYWORDS = {"chapter": "Chapter", "chap": "Chapter", "letter": "Letter", "canto": "Canto"}
+_CHAPTER_KEYWORDS = {"chapter": "Chapter", "chap": "Chapter", "letter": "Letter", "canto": "Canto",
+                     "adventure": "Adventure", "story": "Story", "tale": "Tale"}
 _DIVISION_KEYWORDS = {"part": "Part", "book": "Book", "volume": "Volume", "vol": "Volume"}
 _KEYWORD_HEADING = re.compile(
-    r"^(?P<keyword>CHAPTER|Chapter|CHAP\.|Chap\.|LETTER|Letter|CANTO|Canto"
+    r"^(?P<keyword>CHAPTER|Chapter|CHAP\.|Chap\.|LETTER|Letter|CANTO|Canto|ADVENTURE|Adventure|STORY|Story|TALE|Tale"
     r"|PART|Part|BOOK|Book|VOLUME|Volume|VOL\.|Vol\.)\s+(?P<rest>.+)$"
 )
 # Sections that stand on their own and belong to the story.
@@ -176,6 +177,10 @@ def _find_headings(stripped: list[str], *, markdown: bool) -> list[_Heading]:
     # Bare numerals ("IV") are weak evidence: used only when no line says "Chapter" (a Prologue may go with either).
     if any(h.kind == "chapter" for h in candidates):
         candidates = [h for h in candidates if h.kind != "bare"]
+    # "I. A SCANDAL IN BOHEMIA" heads a story; the bare "I.", "II." between such headings are its own sections.
+    titled = [h.line for h in candidates if h.series == "titled"]
+    if len(titled) >= 2 and any(h.series == "bare" and titled[0] < h.line < titled[-1] for h in candidates):
+        candidates = [h for h in candidates if h.series != "bare"]
     candidates = _drop_table_of_contents(stripped, candidates)
     candidates = _keep_numbering_sequences(candidates)
     # One bare numeral is more likely a stray line than the only chapter of a book.
@@ -223,7 +228,7 @@ def _read_heading(stripped: list[str], index: int) -> _Heading | None:
     if titled_match and followed_by_blank:
         number = read_leading_number(titled_match.group("number"))
         if number:
-            return _Heading(index, "bare", "bare", number[0], line, titled_match.group("number"),
+            return _Heading(index, "bare", "titled", number[0], line, titled_match.group("number"),
                             _tidy_title(titled_match.group("title").rstrip(".")))
     return None
 
@@ -363,7 +368,8 @@ def _drop_table_of_contents(stripped: list[str], headings: list[_Heading]) -> li
 
 def _entry_key(heading: _Heading) -> tuple:
     """What a contents entry and the heading it announces share: the numbered series, or the label."""
-    return (heading.series, heading.number) if heading.number is not None else (heading.series, heading.label.lower())
+    series = "bare" if heading.series == "titled" else heading.series  # "I. The Storm" announces "I."
+    return (series, heading.number) if heading.number is not None else (series, heading.label.lower())
 
 
 def _keep_numbering_sequences(headings: list[_Heading]) -> list[_Heading]:
