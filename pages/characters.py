@@ -107,7 +107,7 @@ for start in range(0, len(shown), COLUMNS):
             st.caption(f"{card.role or '—'} · {ui.plain(card.primary_archetype or '—')}")
             want = (card.want or "").replace("\n", " ")
             st.caption(ui.plain(want if len(want) <= 90 else want[:89] + "…"))
-            st.button("Open", key=f"open-{card.key}", on_click=open_character, args=(card.key,))
+            st.button("Open profile", key=f"open-{card.key}", on_click=open_character, args=(card.key,))
 
 with st.expander("Add a character by hand, or find them again"):
     with st.form("add_character"):
