@@ -760,3 +760,12 @@ def test_an_ingested_book_keeps_its_matter_marked_and_records_its_splitter(write
         (FRONT_MATTER, "Front matter", None), (FRONT_MATTER, "Contents", None), (CHAPTER, "Chapter 1", 1),
         (CHAPTER, "Chapter 2", 2), (CHAPTER, "Chapter 3", 3), (BACK_MATTER, "Notes", None)]
     assert [c["title"] for c in job.result["chapters"]] == ["Chapter 1", "Chapter 2", "Chapter 3"]
+
+
+def test_a_pdf_exporters_title_and_default_author_give_way() -> None:
+    from support import make_pdf, wrap
+
+    pages = [["The Quiet Town", "by Ann Author"], ["Chapter 1", *wrap(prose(1, 120))], ["Chapter 2", *wrap(prose(2, 120))]]
+    book = parse_book("quiet-town.pdf", make_pdf(pages, title="Microsoft Word - draft3.docx"), **LIMITS)
+    assert (book.title, book.author) == ("Quiet Town", "Ann Author")
+    assert [c.heading for c in book.story_chapters] == ["Chapter 1", "Chapter 2"]

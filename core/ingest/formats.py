@@ -41,6 +41,8 @@ _PLACEHOLDER_AUTHORS = {
 }
 _PLACEHOLDER_TITLES = {"", "untitled", "document", "title", "untitled document"}
 _BY_LINE = re.compile(r"^(?:by|written by|author:)\s+(?P<author>[^\n]{2,80}?)[.,]?$", re.IGNORECASE)
+# "The Quiet Town by Ann Author": a title line and its byline run together (PDF text, one-line title pages).
+_TRAILING_BY = re.compile(r"\s[Bb]y\s+(?P<author>[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,3})\.?$")
 
 
 def parse_book(filename: str, data: bytes, *, max_bytes: int, max_words: int, min_words: int = 0) -> ParsedBook:
@@ -332,6 +334,9 @@ def _title_page(paragraphs: list[tuple[str, str]], heading_style: str | None) ->
     author = next((match.group("author").strip() for match in by_lines if match), None)
     if author is None:  # a paragraph styled for the author ("Author", "Byline")
         author = next((text for style, text in front if re.search(r"author|byline", style, re.IGNORECASE)), None)
+    if author is None:
+        trailing = [_TRAILING_BY.search(text) for _, text in front[:3] if len(text.split()) <= 12]
+        author = next((match.group("author") for match in trailing if match), None)
     short = [(style, text) for (style, text), match in zip(front, by_lines)
              if not match and text != author and len(text.split()) <= 12]
     title = next((text for style, text in short if style == "Title" and heading_style != "Title"), None)
@@ -418,7 +423,12 @@ def _parse_pdf(data: bytes, *, max_bytes: int, max_words: int | None = None) -> 
         )
     text = pdf_pages_to_text(pages)
     split = split_chapters(text)
-    return ParsedBook(title, author, split.chapters, split.split_method, split.notes)
+    # Exporters write their own names ("Microsoft Word - draft.docx", "Unknown"): the title page knows better.
+    title = re.sub(r"^Microsoft Word - ", "", title or "")
+    title = None if title.strip().lower() in _PLACEHOLDER_TITLES or re.search(r"\.docx?$", title) else title.strip()
+    page_author = _title_page([("", line) for line in text.split("\n")[:80] if line.strip()], None)[1]
+    return ParsedBook(title, _prefer_title_page(author or "", page_author, _PLACEHOLDER_AUTHORS), split.chapters,
+                      split.split_method, split.notes)
 
 
 def _pdf_page_texts(reader, max_words: int | None) -> list[str]:
