@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from sqlalchemy import func, select
 
 from core import nlp
@@ -86,3 +88,13 @@ def test_annotation_cache_is_private_to_its_writer(writer_a, writer_b):
         assert session.scalar(select(func.count()).select_from(NlpAnnotation)) == 0
     with unit_of_work(writer_a.id) as session:
         assert session.scalar(select(func.count()).select_from(NlpAnnotation)) == 1
+
+
+def test_annotations_cannot_point_at_someone_elses_book(writer_a, writer_b):
+    with unit_of_work(writer_b.id) as session:
+        book = Book(user_id=writer_b.id, title="B's")
+        session.add(book)
+        session.flush()
+        others_book = book.id
+    with pytest.raises(Exception, match="fk_nlp_annotations_book_owner|violates foreign key"):
+        nlp.annotate_book(writer_a.id, others_book, [(None, TEXT)])

@@ -16,14 +16,17 @@ depends_on = None
 SCHEMA = """
 CREATE TABLE nlp_annotations (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    book_id uuid NOT NULL REFERENCES books(id) ON DELETE CASCADE,
+    book_id uuid NOT NULL,
     user_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     content_hash char(64) NOT NULL,
     pipeline varchar(120) NOT NULL,
     words integer NOT NULL,
     annotations jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (book_id, content_hash, pipeline)
+    UNIQUE (book_id, content_hash, pipeline),
+    -- the book must be the same writer's (0002's composite key on books)
+    CONSTRAINT fk_nlp_annotations_book_owner FOREIGN KEY (book_id, user_id) REFERENCES books(id, user_id)
+        ON DELETE CASCADE
 );
 COMMENT ON COLUMN nlp_annotations.content_hash IS 'sha256 of the chapter text: an edited chapter is read again, the others are not';
 COMMENT ON COLUMN nlp_annotations.pipeline IS 'spaCy model, spaCy and annotation versions that produced the row';
