@@ -769,3 +769,14 @@ def test_a_pdf_exporters_title_and_default_author_give_way() -> None:
     book = parse_book("quiet-town.pdf", make_pdf(pages, title="Microsoft Word - draft3.docx"), **LIMITS)
     assert (book.title, book.author) == ("Quiet Town", "Ann Author")
     assert [c.heading for c in book.story_chapters] == ["Chapter 1", "Chapter 2"]
+
+
+def test_a_list_of_plates_early_in_the_contents_does_not_hide_the_chapters() -> None:
+    chapters = [_page(f"c{n}.xhtml", "c", f"<h2>Chapter {n}</h2><p>{prose(n, 80)}</p>") for n in (1, 2, 3)]
+    plate = _page("plate.xhtml", "p", "<p><i>The harbour at night.</i></p>")
+    pages = [chapters[0], chapters[1], plate, chapters[2]]
+    toc = [epub.Link("plate.xhtml", "The Harbour at Night", "plate"),
+           *(epub.Link(f"c{n}.xhtml", f"Chapter {n}", f"c{n}") for n in (1, 2, 3))]
+    book = parse_book("book.epub", _write_epub(pages, toc), **LIMITS)
+    assert [c.title for c in book.chapters] == ["Chapter 1", "Chapter 2", "Chapter 3"]
+    assert book.chapters[1].text.endswith("_The harbour at night._")

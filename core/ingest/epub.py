@@ -317,15 +317,17 @@ def _sections_from_toc(
     start: int, end: int,
 ) -> list[ChapterText]:
     """Cut the paragraphs where contents entries start a new unit; every paragraph lands in a section."""
+    # A plate, caption or page anchor inside running text stays in its chapter: only unit starts bound sections.
+    candidates = [(entry, index) for entry in toc
+                  if (index := _locate(entry, positions)) is not None and _starts_unit(index, blocks, document_starts)]
+    # In reading order: a list of plates early in the contents must not hide the chapters it points past.
+    candidates.sort(key=lambda candidate: candidate[1])
     located: list[tuple[_TocEntry, int]] = []
-    for entry in toc:
-        index = _locate(entry, positions)
-        if index is None or not _starts_unit(index, blocks, document_starts):
-            continue  # a plate, caption or page anchor inside running text stays in its chapter
-        if located and index == located[-1][1] and located[-1][0].division:
-            located[-1] = (entry, index)  # a part and its first chapter in one place: the chapter bounds it
-        elif not located or index > located[-1][1]:  # out of reading order: cannot bound a section
+    for entry, index in candidates:
+        if not located or index > located[-1][1]:
             located.append((entry, index))
+        elif located[-1][0].division:
+            located[-1] = (entry, index)  # a part and its first chapter in one place: the chapter bounds it
     units = []
     for (entry, first), (_, after) in zip(located, [*located[1:], (None, len(blocks))]):
         first, after = max(first, start), min(after, end)
