@@ -11,11 +11,14 @@ from core.errors import GenerationError, SubscriptionLimitError
 from core.generation.model import forget_methods
 from core.screenplay import fountain as ftn
 from db.engine import unit_of_work
-from db.models import Character, PlotOverview, UsageLog
+from sqlalchemy import select
+
+from db.models import Chapter, Character, Chunk, PlotOverview, UsageLog
 from openai_stub import ChatAnswer, OpenAIStub
 from test_scripts import PROSE, small_book
 
 LOGLINE = "Elinor Dashwood keeps her family afloat in Barton while hiding her own heartbreak."
+SETUP = "In London Elinor learns at last that the piano was sold to pay the family's debts."
 ANSWER = {"fountain": "INT. BARTON COTTAGE - NIGHT\n\n[[arc ELINOR DASHWOOD: holds firm]]\n\n"
                       "Candles gutter.\n\nELINOR DASHWOOD\nWe must be careful with money.\n\n"
                       "MARIANNE DASHWOOD\nBut the piano!\n",
@@ -56,6 +59,14 @@ def test_standard_then_plot_aware_then_enhanced(llm, writer_a):
     assert standard.scenes[0]["arc_progression"] == {"ELINOR DASHWOOD": "holds firm"}
 
     with unit_of_work(writer_a.id) as session:
+        later = Chapter(book_id=book_id, user_id=writer_a.id, number=2, title="London", text=SETUP,
+                        word_count=len(SETUP.split()), content_sha256="2" * 64)
+        session.add(later)
+        session.flush()
+        session.add(Chunk(book_id=book_id, chapter_id=later.id, user_id=writer_a.id, ordinal=0, char_start=0,
+                          char_end=len(SETUP), token_count=20, text=SETUP))
+        session.flush()
+        setup_chunk = session.scalar(select(Chunk.id).where(Chunk.chapter_id == later.id))
         session.add(PlotOverview(book_id=book_id, user_id=writer_a.id, logline=LOGLINE, themes=["sense", "sensibility"]))
         session.add(Character(book_id=book_id, user_id=writer_a.id, name="Elinor Dashwood", aliases=["Elinor"],
                               archetypes=["Caregiver"], want="to keep the family safe", need="to let herself feel"))
@@ -65,6 +76,7 @@ def test_standard_then_plot_aware_then_enhanced(llm, writer_a):
     assert LOGLINE in prompt and "sense, sensibility" in prompt
     assert "Elinor Dashwood (also called Elinor)" in prompt and "want: to keep the family safe" in prompt
     assert "archetypes: Caregiver" in prompt
+    assert f"Chapter 2: {SETUP}" in prompt and aware.source_chunk_ids == [setup_chunk]  # a pay-off to come
     assert aware.plot_enhanced and aware.character_enhanced and aware.plot_overview_id is not None
     assert aware.enhancements == ["character arc awareness"] and aware.version == 2
 

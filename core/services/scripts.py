@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -172,10 +173,10 @@ def generate_chapter_script(user_id: uuid.UUID, chapter_id: uuid.UUID, *, style:
             chapter_title=chapter.title, style=style, characters=context.offline_characters(),
             plot=offline.PlotContext(logline=context.plot.logline or "", themes=list(context.plot.themes or []))
             if context.plot else None)
-        fountain, enhancements, usage, prompt = draft.fountain, draft.enhancements, None, None
+        fountain, enhancements, usage, prompt, chunk_ids = draft.fountain, draft.enhancements, None, None, []
         plot_enhanced, character_enhanced, label = draft.plot_enhanced, draft.character_enhanced, draft.label
     else:
-        fountain, enhancements, usage, prompt = _generate_with_model(
+        fountain, enhancements, usage, prompt, chunk_ids = _generate_with_model(
             user_id, "chapter_script", style, book, chapter, context, custom_notes,
             chapter_text=chapter.text)
         plot_enhanced, character_enhanced, label = context.plot is not None, bool(context.characters), "model draft"
@@ -183,7 +184,7 @@ def generate_chapter_script(user_id: uuid.UUID, chapter_id: uuid.UUID, *, style:
     return _save_generated(user_id, chapter_id, fountain, style=style, engine=engine, usage=usage, prompt=prompt,
                            plot=context.plot, plot_enhanced=plot_enhanced, character_enhanced=character_enhanced,
                            enhancements=enhancements, label=label, duration=duration, custom_notes=custom_notes,
-                           run_key=run_key, source="generated", based_on=None)
+                           run_key=run_key, source="generated", based_on=None, chunk_ids=chunk_ids)
 
 
 def _generate_with_model(user_id, prompt_name, style, book, chapter, context, custom_notes, **extra):
@@ -194,16 +195,39 @@ def _generate_with_model(user_id, prompt_name, style, book, chapter, context, cu
 
     tier = check_limits(user_id, Resource.SCRIPT)
     prompt = load_prompt(prompt_name)
+    passages = related_passages(user_id, book.id, chapter, context)
     variables = {"style_rules": STYLES[style], "book_title": book.title,
                  "chapter_heading": f"{chapter.number}. {chapter.title}", "plot_context": context.plot_text(),
-                 "characters": context.characters_text(), "custom_instructions": custom_notes or "(none)", **extra}
+                 "characters": context.characters_text(), "custom_instructions": custom_notes or "(none)",
+                 "related_passages": "\n".join(f"- Chapter {h.chapter_number}: {' '.join(h.text.split())[:500]}"
+                                                for h in passages) or "(none)", **extra}
     result = generate_structured(prompt, variables, ChapterScriptDraft, tier=tier, user_id=user_id,
                                  error=GenerationError)
-    return result.value.fountain, list(result.value.enhancements), result.usage, prompt
+    return (result.value.fountain, list(result.value.enhancements), result.usage, prompt,
+            [h.chunk_id for h in passages])
+
+
+def related_passages(user_id: uuid.UUID, book_id: uuid.UUID, chapter: Chapter, context: BookContext,
+                     k: int = 5) -> list:
+    """Set-ups and pay-offs: passages of other chapters about this chapter's people and the story's logline."""
+    if context.plot is None and not context.characters:
+        return []
+    from core.retrieval import SearchMode, search_book
+    names = Counter(name for name in offline.Names(context.offline_characters()).mentions(chapter.text))
+    query = " or ".join([f'"{name}"' for name, _ in names.most_common(3)]
+                        + ([context.plot.logline] if context.plot and context.plot.logline else []))
+    if not query:
+        return []
+    try:
+        hits = search_book(user_id, book_id, query, k=k * 3, mode=SearchMode.WORDS)
+    except PlotStudioError:
+        return []
+    return [hit for hit in hits if hit.chapter_number != chapter.number][:k]
 
 
 def _save_generated(user_id, chapter_id, fountain, *, style, engine, usage, prompt, plot, plot_enhanced,
-                    character_enhanced, enhancements, label, duration, custom_notes, run_key, source, based_on):
+                    character_enhanced, enhancements, label, duration, custom_notes, run_key, source, based_on,
+                    chunk_ids=None):
     from core.generation.usage import Resource, Usage, record_usage
 
     with unit_of_work(user_id) as session:
@@ -214,6 +238,7 @@ def _save_generated(user_id, chapter_id, fountain, *, style, engine, usage, prom
             character_enhanced=character_enhanced, enhancements=enhancements, custom_notes=custom_notes,
             generation_method=engine, model_used=usage.model if usage else None,
             tokens_in=usage.tokens_in if usage else 0, tokens_out=usage.tokens_out if usage else 0,
+            source_chunk_ids=chunk_ids or [],
             generation_cost=usage.cost_usd if usage else Decimal(0),
             prompt_name=prompt.name if prompt else None, prompt_version=prompt.version if prompt else None,
             duration_ms=duration,
@@ -239,18 +264,18 @@ def enhance_with_plot(user_id: uuid.UUID, script_id: uuid.UUID, *, engine: str |
                               "then enhance the script with them.")
     started = time.perf_counter()
     if engine == "llm":
-        fountain, enhancements, usage, prompt = _generate_with_model(
+        fountain, enhancements, usage, prompt, chunk_ids = _generate_with_model(
             user_id, "enhance_script", original.style, book, chapter, context, custom_notes,
             fountain=original.fountain)
     else:
         fountain, enhancements = _enhance_offline(original.fountain, context)
-        usage, prompt = None, None
+        usage, prompt, chunk_ids = None, None, []
     return _save_generated(user_id, chapter.id, fountain, style=original.style, engine=engine, usage=usage,
                            prompt=prompt, plot=context.plot, plot_enhanced=context.plot is not None,
                            character_enhanced=bool(context.characters), enhancements=enhancements,
                            label="enhanced with the plot", duration=int((time.perf_counter() - started) * 1000),
                            custom_notes=custom_notes, run_key=None, source="enhanced",
-                           based_on=original.version)
+                           based_on=original.version, chunk_ids=chunk_ids)
 
 
 def _enhance_offline(fountain: str, context: BookContext) -> tuple[str, list[str]]:
