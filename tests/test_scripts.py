@@ -282,3 +282,41 @@ def test_cli_script_import_and_export(database, tmp_path):
                       check=False)
     assert refused.returncode != 0 and "no chapter 9" in refused.stderr and "Traceback" not in refused.stderr
     assert len(scripts.list_versions(writer.id, chapter_id)) == 3
+
+
+# --- what the engine writes always reads back as what it meant --------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+PROSE_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=200) \
+    .filter(lambda t: t.strip())
+
+
+@settings(max_examples=300, deadline=None)
+@given(narration=PROSE_TEXT, speech=PROSE_TEXT, name=st.sampled_from(["Elinor", "Mr. Bennet", "the monster"]))
+def test_any_prose_renders_as_one_scene_with_its_action_and_dialogue(narration, speech, name):
+    text = ftn.join([ftn.heading("INT. COTTAGE - DAY"), ftn.action(narration), ftn.dialogue(name, speech),
+                     "CUT TO:"])
+    [scene] = ftn.parse(text).scenes
+    assert scene.heading == "INT. COTTAGE - DAY" and scene.transition == "CUT TO:"
+    assert [line.character for line in scene.dialogue] == [ftn.cue(name)]
+    plain = lambda text: words(re.sub(r"[*_\\]", "", text))  # noqa: E731 (emphasis marks are Fountain's)
+    assert plain(scene.dialogue[0].text) == plain(speech) or not plain(speech)
+    assert plain(" ".join(scene.action)) == plain(narration) or not plain(narration)
+
+
+def test_a_retried_job_keeps_what_it_saved_and_charges_once(writer_a):
+    from core.services import scripts
+    from db.engine import unit_of_work
+    from db.models import UsageLog
+    book_id, chapter_id = small_book(writer_a, PROSE)
+    params = {"book_id": str(book_id), "chapter_ids": [str(chapter_id)], "style": "cinematic", "engine": "offline",
+              "run_key": uuid.uuid4().hex}
+    reports = []
+    first = scripts.generate_scripts(writer_a.id, lambda *a: reports.append(a), **params)
+    again = scripts.generate_scripts(writer_a.id, lambda *a: reports.append(a), **params)
+    assert first["scripts"][0]["script_id"] == again["scripts"][0]["script_id"]
+    assert len(scripts.list_versions(writer_a.id, chapter_id)) == 1
+    assert reports[0] == (0, 1, "Chapter 1 of 1")
+    with unit_of_work(writer_a.id) as session:
+        assert session.query(UsageLog).filter(UsageLog.action == "script").count() == 1

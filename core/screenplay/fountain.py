@@ -318,7 +318,7 @@ def cue(name: str) -> str:
 def dialogue(name: str, text: str, parenthetical: str = "") -> str:
     speech = " ".join(text.split()).replace("[[", "[ [")
     if speech.startswith("("):
-        speech = "\u200a" + speech  # a line that starts with '(' would be read as a parenthetical
+        speech = "\u2060" + speech  # a line that starts with "(" would be read as a parenthetical (U+2060 is no space)
     lines = [cue(name)]
     if parenthetical:
         lines.append(f"({parenthetical.strip('() ')})")
