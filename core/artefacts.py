@@ -226,6 +226,7 @@ class ArchetypeAnalysis(BaseModel):
 
 
 class CharacterStats(BaseModel):
+    rank: int | None = None  # 1 = the most important character of the book
     mentions: int = 0
     dialogue_lines: int = 0
     chapters_present: int = 0

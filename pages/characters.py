@@ -163,8 +163,12 @@ with profile_tab:
         for label, field in (("Traits", "traits"), ("Strengths", "strengths"), ("Shadows", "shadows"),
                              ("Story roles", "story_roles")):
             st.markdown(f"**{label}:** {ui.plain(', '.join(view.analysis.get(field, [])) or '—')}")
-    if st.button("Regenerate this character", key="regenerate_character"):
-        if run(characters.regenerate_character, key):
+    engines = ["llm", "offline"] if llm_available() else ["offline"]
+    engine_column, button_column = st.columns([3, 2])
+    engine = engine_column.radio("Engine for this character", engines, horizontal=True, key="regenerate_engine",
+                                 format_func=lambda e: {"offline": "Offline draft (no model)", "llm": "Model"}[e])
+    if button_column.button("Regenerate this character", key="regenerate_character"):
+        if run(characters.regenerate_character, key, engine=engine):
             st.rerun()
 
 with edit_tab:

@@ -280,13 +280,19 @@ def read_book(user_id: uuid.UUID, book_id: uuid.UUID, progress=None) -> list[Cha
     return [ChapterReading(c.number, c.text, a, spans.get(c.id, [])) for c, a in zip(chapters, annotations)]
 
 
-def _board_from_engine(user_id: uuid.UUID, book_id: uuid.UUID, engine: str, progress
+def _board_from_engine(user_id: uuid.UUID, book_id: uuid.UUID, engine: str, progress, keep=None
                        ) -> tuple[list[CitedCharacter], dict, Usage | None]:
     """The characters as the engine finds them: always the offline extraction (names, aliases, counts, drafts);
-    with the model, the main characters' profiles are then written from passages where they appear."""
+    with the model, the main characters' profiles are then written from passages where they appear.
+    `keep` narrows the board before any model call (regenerating one character costs one call)."""
     chapters = read_book(user_id, book_id, progress)
     progress(len(chapters), len(chapters) + 1, "Finding the characters…")
     board = extract_characters(chapters, list(active_archetypes(user_id)))
+    ranks = {id(c): n for n, c in enumerate(board, start=1)}
+    if keep is not None:
+        board = [c for c in board if keep(c)]
+    for cited in board:
+        cited.stats.rank = ranks[id(cited)]
     if engine != "llm":
         return board, {"generation_method": "offline"}, None
     from core.engines.llm_characters import profile_with_model
@@ -323,7 +329,8 @@ def generate_character_board(user_id: uuid.UUID, progress: jobs.Progress, *, boo
             record_usage(session, user_id=user_id, resource=Resource.CHARACTER, usage=usage, engine="llm",
                          book_id=book_uuid, resource_id=book_uuid, idempotency_key=charge_key)
         existing = [r for r in _latest_versions(session, book_uuid) if r.status == "active"]
-        for rank, cited in enumerate(board, start=1):
+        for cited in board:
+            rank = cited.stats.rank
             values = {**_row_values(cited, rank), **provenance}
             match = next((r for r in existing if _same_character(r, cited)), None)
             if match is None:
@@ -344,17 +351,18 @@ def regenerate_character(user_id: uuid.UUID, character_key: uuid.UUID, *, engine
     with unit_of_work(user_id) as session:
         row = _latest(session, character_key)
         book_id = row.book_id
-    board, provenance, usage = _board_from_engine(user_id, book_id, engine, lambda *a: None)
+    board, provenance, usage = _board_from_engine(user_id, book_id, engine, lambda *a: None,
+                                                  keep=lambda cited: _same_character(row, cited))
     with unit_of_work(user_id) as session:
         if usage is not None:
             record_usage(session, user_id=user_id, resource=Resource.CHARACTER, usage=usage, engine="llm",
                          book_id=book_id, resource_id=character_key,
                          idempotency_key=f"character:{character_key}:{uuid.uuid4()}")
         row = _latest(session, character_key, lock=True)
-        rank, cited = next(((n, c) for n, c in enumerate(board, start=1) if _same_character(row, c)), (None, None))
+        cited = next((c for c in board if _same_character(row, c)), None)
         if cited is None:
             raise PlotStudioError(f"{row.name} was not found in the book again (was it added by hand or renamed?).")
-        values = _row_values(cited, rank)
+        values = _row_values(cited, cited.stats.rank)
         values["name"], values["aliases"] = row.name, list(dict.fromkeys([*row.aliases, *values["aliases"]]))
         values["aliases"] = [a for a in values["aliases"] if a != row.name]
         return _new_version(session, row, **values, **provenance).version
