@@ -142,7 +142,7 @@ st.dataframe([{"version": v.version, "style": v.style, "engine": v.model_used or
                "plot-aware": v.plot_enhanced, "characters": v.character_enhanced, "source": v.source,
                "pages": float(v.pages), "cost $": float(v.generation_cost), "who": account.email,
                "when": f"{v.created_at:%Y-%m-%d %H:%M}"} for v in versions],
-             hide_index=True, use_container_width=True)
+             hide_index=True, width="stretch")
 by_number = {v.version: v for v in versions}
 opened = by_number[st.selectbox("Open version", list(by_number), format_func=lambda n: describe(by_number[n]),
                                 key=f"open_version_{chapter.id}")]

@@ -341,6 +341,7 @@ class DraftScene:
     exterior: bool = False
     night: bool = False
     time_jump: bool = False
+    new_place: bool = True
 
 
 def split_scenes(paragraphs: list[Paragraph]) -> list[DraftScene]:
@@ -384,6 +385,7 @@ def split_scenes(paragraphs: list[Paragraph]) -> list[DraftScene]:
         night = sum(p.night for p in opening) > sum(p.day for p in opening)
         day = sum(p.day for p in opening) > sum(p.night for p in opening)
         scene.night = night or (previous_night and not day and not scene.time_jump)
+        scene.new_place = scene.place != previous_place
         previous_place, previous_exterior, previous_night = scene.place, scene.exterior, scene.night
     return scenes
 
@@ -534,6 +536,8 @@ def _scene_blocks(scene: DraftScene, number: int, style: str, names: Names, intr
         if ref and (ref.want or ref.arc):
             note = f"wants {ref.want}" if ref.want else ref.arc
             notes.append(f"[[arc {ftn.cue(name)}: {_condense(' '.join(note.split()))}]]")
+    if style in ("cinematic", "tv") and scene.new_place:
+        notes.append(f"[[camera: establishing wide shot of {scene.place}]]")
     blocks.append(" ".join(notes))
     if style == "audio":
         blocks.append(ftn.action("SFX: " + _ambience(scene)))
