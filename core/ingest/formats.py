@@ -49,10 +49,6 @@ def parse_book(filename: str, data: bytes, *, max_bytes: int, max_words: int, mi
     """Read an uploaded file into chapters, or raise UnreadableBookError saying why not."""
     extension = check_file(filename, data, max_bytes=max_bytes)
     _refuse_longer_than(extension, data, max_words=max_words, max_bytes=max_bytes)
-    if extension in (".txt", ".md") and (words := count_words(data, stop_after=min_words)) < min_words:
-        # The raw count is an upper bound of the words kept: too few now is too few later (and a 50 MB
-        # "word" is refused before any regular expression runs over it).
-        raise UnreadableBookError(f"This file holds only {words:,} words; a book needs at least {min_words:,}.")
     readers = {".txt": _parse_text, ".md": _parse_markdown, ".epub": _parse_epub, ".docx": _parse_docx,
                ".pdf": partial(_parse_pdf, max_words=max_words)}
     book = readers[extension](data, max_bytes=max_bytes)

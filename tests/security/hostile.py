@@ -94,8 +94,3 @@ def empty_pages_pdf(pages: int = 5000) -> bytes:
 def single_line(size: int = 50_000_000) -> bytes:
     """A 50 MB file on one line: ten million words and no line break."""
     return b"word " * (size // 5)
-
-
-def single_word(size: int = 50_000_000) -> bytes:
-    """A 50 MB file that is one 'word': no space, no line break."""
-    return b"a" * size
