@@ -76,6 +76,13 @@ def hostile_book(database, stub_embeddings, beacon):
     jobs.run_job(str(job_id), str(writer.id), library.ingest_book, jobs.get_job(writer.id, job_id).params)
     job = jobs.get_job(writer.id, job_id)
     assert job.status == "succeeded", job.error
+    # The offline engines quote the book on the plot and character pages: those pages get payloads too.
+    from core.services import characters, plot
+
+    for made in (plot.start_generation(writer.id, job.book_id, engine="offline", queue=False),
+                 characters.start_board(writer.id, job.book_id, engine="offline", queue=False)):
+        jobs.run_job(str(made), str(writer.id))
+        assert jobs.get_job(writer.id, made).status == "succeeded", jobs.get_job(writer.id, made).error
     return writer, job.book_id
 
 
