@@ -403,11 +403,14 @@ def _build_sections(stripped: list[str], headings: list[_Heading]) -> list[Chapt
     """Cut the text at the headings: front matter, chapters with display titles, parts' own pages, back matter."""
     restarts = _numbering_restarts(headings)
     sections = _front_matter(stripped[:headings[0].line])
+    # Markdown headings name anything; in a book that numbers its chapters, the others at either end are matter.
+    markdown = headings[0].kind == "markdown"  # markdown headings are all of one kind
+    outside = outside_numbered_chapters([h.label for h in headings]) if markdown else set()
     division: _Heading | None = None
     division_lines: list[str] = []  # a part heading (and its title line) with no text of its own
     seen_chapter = False
     ends = [h.line for h in headings[1:]] + [len(stripped)]
-    for heading, end in zip(headings, ends):
+    for position, (heading, end) in enumerate(zip(headings, ends)):
         body = stripped[heading.line + 1:end]
         if heading.kind == "division":
             if division_lines:  # two part headings in a row (a contents list of parts): the first stays visible
@@ -421,7 +424,8 @@ def _build_sections(stripped: list[str], headings: list[_Heading]) -> list[Chapt
                 sections.append(ChapterText(heading.printed, label, _paragraphs(body), FRONT_MATTER))
                 division_lines = []
             continue
-        if heading.kind == "back" or heading.kind == "markdown" and is_matter_label(heading.label):
+        if heading.kind == "back" or heading.kind == "markdown" and (is_matter_label(heading.label)
+                                                                     or position in outside):
             kind = BACK_MATTER if seen_chapter else FRONT_MATTER
             sections.append(ChapterText("\n".join([*division_lines, heading.printed]), heading.label,
                                         _paragraphs(body), kind))

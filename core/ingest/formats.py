@@ -34,6 +34,8 @@ _TAG = re.compile(rb"<[^>]*>")
 # More than this share of control characters means the "text" is really binary.
 MAX_CONTROL_CHAR_SHARE = 0.01
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# A heading over fewer words than this at the very start of a Word book is its title page.
+TITLE_PAGE_MAX_WORDS = 40
 # Authors that document generators write when nobody said who wrote it: the title page knows better.
 _PLACEHOLDER_AUTHORS = {
     "", "python-docx", "unknown", "anonymous", "author", "user", "admin", "administrator", "owner", "default",
@@ -306,6 +308,9 @@ def _parse_docx(data: bytes, *, max_bytes: int) -> ParsedBook:
     else:
         sections, method, notes = _chapters_at_style(paragraphs, heading_style), "styles", []
     page_title, page_author = _title_page(paragraphs, heading_style)
+    if sections and sections[0].kind == FRONT_MATTER and sections[0].heading:  # the title set as a heading
+        lines = [("", line) for line in sections[0].text.split("\n\n")]
+        page_title, page_author = page_title or sections[0].heading, page_author or _title_page(lines, None)[1]
     return ParsedBook(_prefer_title_page(title, page_title, _PLACEHOLDER_TITLES),
                       _prefer_title_page(author, page_author, _PLACEHOLDER_AUTHORS), sections, method, notes)
 
@@ -384,6 +389,10 @@ def _chapters_at_style(paragraphs: list[tuple[str, str]], heading_style: str) ->
             (units[-1][1] if units else front).append(text)
     outside = outside_numbered_chapters([heading for heading, _ in units])
     story = {index for index, (heading, _) in enumerate(units) if not is_matter_label(heading) and index not in outside}
+    # The book's title styled as a heading over a few lines (its byline): a title page, not the first chapter.
+    if 0 in story and len(story) >= 3 and sum(len(text.split()) for text in units[0][1]) < TITLE_PAGE_MAX_WORDS \
+            and not is_heading_line(units[0][0]):
+        story.discard(0)
     last_story = max(story, default=-1)
     sections = [ChapterText("", "Title page", "\n\n".join(front), FRONT_MATTER)] if front else []
     for index, (heading, body) in enumerate(units):
