@@ -40,7 +40,8 @@ PRONOUNS = {"he", "she", "i", "we", "they", "him", "her", "you", "it"}
 EXTERIOR = re.compile(r"\b(garden|gardens|park|road|lane|street|field|fields|meadow|wood|woods|forest|lake|river|"
                       r"shore|beach|sea|mountain|mountains|glacier|valley|hill|hills|village|town|square|bridge|"
                       r"churchyard|yard|terrace|avenue|path|heath|moor|deck|harbour|harbor|quay|camp|veldt|plain|"
-                      r"desert|island|coast|cliff|orchard|shrubbery|paddock|common|grounds|gate|porch|stream)\b", re.I)
+                      r"desert|island|coast|cliff|orchard|shrubbery|paddock|common|grounds|gate|porch|stream|ocean|bay|ice|"
+                      r"arctic|pier|wharf|dock|highway|lake|alps|glen)\b", re.I)
 INTERIOR = re.compile(r"\b(room|drawing-room|drawing room|parlour|parlor|library|hall|house|cottage|chamber|study|"
                       r"office|church|inn|hotel|cabin|kitchen|ballroom|theatre|theater|apartment|shop|carriage|"
                       r"coach|train|compartment|saloon|staircase|bedroom|dining-room|breakfast-room|attic|garret|"
@@ -246,6 +247,7 @@ def analyse(text: str, names: Names) -> list[Paragraph]:
                 inside[k] = True
         _attribute(item, doc, inside, names)
         _narration_and_places(item, doc, inside)
+        item.places = [(n, k) for n, k in item.places if not _names_a_person(n, names)]
         first = paragraph[:200]
         item.strong_shift = bool(TIME_SHIFT.match(first))
         item.time_shift = item.strong_shift or any(
@@ -301,6 +303,14 @@ SAY_VERBS_PAST = ["said", "cried", "replied", "answered", "asked", "exclaimed", 
                   "grumbled", "sighed", "laughed", "sobbed", "declared", "retorted", "rejoined", "began",
                   "interrupted", "inquired", "enquired", "demanded", "insisted", "protested", "explained",
                   "responded", "groaned", "gasped", "stammered", "resumed", "says", "asks", "cries", "replies"]
+
+
+def _names_a_person(place: str, names: Names) -> bool:
+    """The parse sometimes takes a person for a place (“at Charlotte's”, “to M. Krempe”)."""
+    words = place.replace("’", "'").split()
+    if not words or words[0].lower().rstrip(".") in TITLES:
+        return True
+    return names.board and names.resolve(re.sub(r"'s$", "", place.replace("’", "'"))) is not None
 
 
 def _narration_and_places(item: Paragraph, doc, inside: list[bool]) -> None:
@@ -380,6 +390,7 @@ def split_scenes(paragraphs: list[Paragraph]) -> list[DraftScene]:
             scene.place, scene.exterior = previous_place, previous_exterior
         elif chapter_places:
             scene.place = chapter_places.most_common(1)[0][0]
+            scene.exterior = bool(EXTERIOR.search(scene.place)) and not INTERIOR.search(scene.place)
         else:
             scene.place = "HOUSE"
         night = sum(p.night for p in opening) > sum(p.day for p in opening)
@@ -391,7 +402,7 @@ def split_scenes(paragraphs: list[Paragraph]) -> list[DraftScene]:
 
 
 def _place_name(name: str) -> str:
-    name = re.sub(r"^(the|her|his|their|our|my)\s+", "", name.strip(), flags=re.I)
+    name = re.sub(r"^((the|her|his|their|our|my)\s+)?(own\s+)?", "", name.strip(), flags=re.I)
     return " ".join(name.replace("’", "'").split()).upper()
 
 
