@@ -801,3 +801,11 @@ def test_markdown_matter_around_numbered_chapters() -> None:
         (FRONT_MATTER, "Front matter"), (FRONT_MATTER, "Epigraphs"), (CHAPTER, "Chapter 1"), (CHAPTER, "Chapter 2"),
         (CHAPTER, "Epilogue"), (BACK_MATTER, "With Thanks")]
     assert_no_word_lost(split.chapters, text)
+
+
+def test_a_markdown_books_front_matter_names_title_and_author() -> None:
+    text = f'---\ntitle: "The Quiet Town"\nauthor: Ann Author\n---\n\n# Chapter 1\n\n{prose(1)}\n\n# Chapter 2\n\n{prose(2)}\n'
+    book = parse_book("draft.md", text.encode(), **LIMITS)
+    assert (book.title, book.author) == ("The Quiet Town", "Ann Author")
+    assert [c.title for c in book.story_chapters] == ["Chapter 1", "Chapter 2"]
+    assert_no_word_lost(book.chapters, text)

@@ -229,11 +229,20 @@ def _parse_text(data: bytes, *, max_bytes: int, markdown: bool = False) -> Parse
     if not text.strip():
         raise UnreadableBookError("This file holds only blank space: there is no text to read.")
     title, author = read_gutenberg_metadata(text)
+    if markdown and not title:  # a markdown book's YAML front matter: "title: ...", "author: ..."
+        title, author = _front_matter_field(text, "title"), _front_matter_field(text, "author")
     body = strip_gutenberg(text)
     split = split_chapters(body, markdown=markdown)
     if not author:  # no Gutenberg header: a "by ..." line on the title page
         author = _title_page([("", line.strip()) for line in body.split("\n")[:80] if line.strip()], None)[1]
     return ParsedBook(title or _first_title_line(body, markdown=markdown), author, split.chapters, split.split_method, split.notes)
+
+
+def _front_matter_field(text: str, name: str) -> str | None:
+    """One field of a markdown file's YAML front matter (between --- lines at its top), unquoted."""
+    block = re.match(r"\A\s*---[ \t]*\n(.*?)\n---[ \t]*(\n|\Z)", text, re.DOTALL)
+    field = re.search(rf"^{name}:[ \t]*(.+)$", block.group(1), re.MULTILINE | re.IGNORECASE) if block else None
+    return field.group(1).strip().strip("\"'") or None if field else None
 
 
 def _parse_markdown(data: bytes, *, max_bytes: int) -> ParsedBook:
