@@ -296,7 +296,7 @@ def test_cli_ingests_a_corpus_book_and_searches_it(database, corpus):
     assert set(summary) == {"book_id", "title", "chapters", "chunks", "seconds"}
     assert [c["heading"] for c in summary["chapters"]] == [t["heading"] for t in truth]
     assert summary["chunks"] > len(truth) and summary["seconds"] > 0
-    assert "Embedded" in result.stderr  # progress went to stderr
+    assert "passages embedded" in result.stderr  # progress went to stderr
     from core.services.accounts import account_by_email
     writer = account_by_email(email)
     book_id = uuid.UUID(summary["book_id"])
