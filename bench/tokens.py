@@ -95,7 +95,7 @@ def main() -> None:
             return stub.prompt_tokens - before_tokens, len(stub.chat_requests()) - before_calls
 
         first, first_calls = run(lambda: plot.start_generation(writer.id, book_uuid, engine="llm", queue=False))
-        chapters = library.list_chapters(writer.id, book_uuid)
+        chapters = [c for c in library.list_chapters(writer.id, book_uuid) if getattr(c, "kind", "chapter") == "chapter"]
         edited = sorted(chapters, key=lambda c: c.words)[len(chapters) // 2]  # a chapter of median length
         library.split_chapter(writer.id, edited.id, at_paragraph=max(1, edited.paragraphs // 2))
         again, again_calls = run(lambda: plot.start_refresh(writer.id, book_uuid, queue=False))
@@ -104,7 +104,7 @@ def main() -> None:
     print(f"book: {len(book.chapters)} chapters, {book_tokens:,} tokens (cl100k_base)")
     print(f"whole-book analysis, first run: {first:,} prompt tokens in {first_calls} calls = "
           f"{first / book_tokens:.3f} x the book (goal <= 1.3)")
-    print(f"after editing chapter {edited.number} ({edited.words:,} words): {again:,} prompt tokens in "
+    print(f"after editing chapter {getattr(edited, 'ordinal', None) or edited.number} ({edited.words:,} words): {again:,} prompt tokens in "
           f"{again_calls} calls = {again / book_tokens:.3f} x the book (goal <= 0.15)")
     print(f"the design's approach: {design:,} prompt tokens = {design / book_tokens:.3f} x the book on every run "
           f"(re-run after an edit: {design / book_tokens:.3f}, nothing cached), reading "

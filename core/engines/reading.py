@@ -76,9 +76,19 @@ def read_book(user_id: uuid.UUID, book_id: uuid.UUID, *, include_matter: bool = 
     return BookText(book_id, title, author, model, chapters, chunks)
 
 
-_SENTENCE = re.compile(r"[^.!?]+(?:[.!?]+[\"”’']?|$)", re.S)
+_END = re.compile(r"[.!?]+[\"”’']?(?=\s|$)")
+_ABBREVIATION = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Mme|Mlle|Messrs|Capt|Col|Gen|Rev|vol|ch|[A-Z]))\.$")
 
 
 def sentences(text: str) -> list[str]:
-    """The text's sentences, each an exact substring (stripped), for quoting."""
-    return [s.strip() for s in _SENTENCE.findall(text) if len(s.split()) >= 4]
+    """The text's sentences of four words or more, each an exact substring (stripped), for quoting.
+
+    A full stop after a title or an initial ("Mr. Darcy", "R. Walton") does not end a sentence."""
+    out, start = [], 0
+    for end in _END.finditer(text):
+        if _ABBREVIATION.search(text[max(start, end.end() - 8):end.end()]):
+            continue
+        out.append(text[start:end.end()].strip())
+        start = end.end()
+    out.append(text[start:].strip())
+    return [sentence for sentence in out if len(sentence.split()) >= 4]
