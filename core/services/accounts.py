@@ -64,7 +64,8 @@ def sign_up(email: str, password: str, *, display_name: str | None = None, is_ad
     email = _clean_email(email)
     _check_password(password)
     user_id = uuid.uuid4()
-    password_hash = _hasher.hash(password)  # before the lookup: a taken email costs the same time
+    with _hashing_slots:  # before the lookup: a taken email costs the same time
+        password_hash = _hasher.hash(password)
     try:
         with unit_of_work(user_id) as session:
             _create_user(session, user_id, email, password_hash, display_name, may_be_admin=is_admin is None)
