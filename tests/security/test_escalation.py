@@ -262,3 +262,28 @@ def test_an_external_database_never_gets_a_well_known_app_password(as_external_d
     assert _password_of(role) == first
     migrate.ensure_app_role(reset_password=True)  # unless asked
     assert _password_of(role) != first
+
+
+def test_the_web_process_checks_the_schema_as_the_app_role(database, monkeypatch):
+    """database_problem() runs for every new browser session: it must not open the owner's credentials."""
+    import db.engine
+    from core import doctor
+
+    def no_owner():
+        raise AssertionError("the owner's credentials were opened")
+
+    monkeypatch.setattr(db.engine, "owner_engine", no_owner)
+    monkeypatch.setattr(migrate, "owner_engine", no_owner)
+    assert doctor.database_problem() is None
+
+
+def test_a_failing_database_check_shows_a_sentence_not_the_error(database, monkeypatch):
+    import db.engine
+    from core import doctor
+
+    def broken():
+        raise RuntimeError('relation "alembic_version" does not exist; SELECT secret FROM users')
+
+    monkeypatch.setattr(db.engine, "app_engine", broken)
+    problem = doctor.database_problem()
+    assert problem and "SELECT" not in problem and "alembic_version" not in problem and problem.endswith(".")
