@@ -68,6 +68,11 @@ def generate_form(label: str) -> None:
         instructions = st.text_area("Instructions (optional)", placeholder="e.g. focus on the sisters' bond",
                                     key="plot_instructions")
         include_matter = st.checkbox("Also read front and back matter (prefaces, appendices)", value=False)
+        st.caption("The offline engine keeps your instructions with the version but cannot follow them.")
+        if LLM in engines:
+            used, allowed = plot.monthly_allowance(account.id)
+            st.caption(f"Model generations this month: {used} of {'unlimited' if allowed is None else allowed} "
+                       f"({account.tier.value} plan); offline drafts are not counted.")
         if st.form_submit_button(label, type="primary"):
             job_id = run(plot.start_generation, book.id, engine=engine, instructions=instructions,
                          include_matter=include_matter)

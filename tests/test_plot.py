@@ -214,6 +214,7 @@ def test_model_engine_reads_each_chapter_once_and_an_edit_rereads_only_that_chap
     with unit_of_work(writer_a.id) as session:
         log = session.scalars(select(UsageLog)).one()
     assert (log.tokens_in, log.model_used, float(log.cost_usd)) == (version.tokens_in, "gpt-4o-mini", version.cost_usd)
+    assert plot.monthly_allowance(writer_a.id) == (1, 3)  # FREE: 3 model plot generations a month
 
     first = library.list_chapters(writer_a.id, small_book)[0]
     library.merge_with_next(writer_a.id, first.id)

@@ -378,10 +378,13 @@ def staleness(user_id: uuid.UUID, book_id: uuid.UUID) -> Staleness:
     return Staleness(sorted(edited), sorted(added), removed)
 
 
-def usage_this_month(user_id: uuid.UUID) -> int:
-    """Model plot generations charged this month (the page shows it beside the tier's limit)."""
+def monthly_allowance(user_id: uuid.UUID) -> tuple[int, int | None]:
+    """Model plot generations charged this month, and how many the writer's tier allows (None: unlimited)."""
+    from core.config import get_settings
     from db.models import UsageLog
     with unit_of_work(user_id) as session:
-        return session.scalar(select(func.count()).select_from(UsageLog).where(
+        tier = tier_of(session, user_id)
+        used = session.scalar(select(func.count()).select_from(UsageLog).where(
             UsageLog.action == Resource.PLOT.value, UsageLog.model_used.is_not(None),
             UsageLog.created_at >= func.date_trunc("month", func.now())))
+    return used, get_settings().tier_monthly_limits.get(tier.value, {}).get(Resource.PLOT.value)
