@@ -32,6 +32,8 @@ def test_the_review_marks_matter_with_its_words_and_the_writer_can_make_it_a_cha
     assert chooser.options[0] == f"[Front matter] Contents — {words} words"
     assert chooser.options[1].startswith("1. Chapter 1 — ")
     contents = library.list_chapters(writer.id, book_id)[0]
+    chooser.set_value(str(contents.id))
+    _run(app)
     app.radio(key=f"kind-{contents.id}").set_value("chapter")
     _run(app)
     assert [(c.kind, c.ordinal) for c in library.list_chapters(writer.id, book_id)] == [("chapter", 1), ("chapter", 2)]
