@@ -46,10 +46,33 @@ class PlotRequest:
     progress: Callable[[int, int, str], None] = field(default=no_progress)
 
 
+@dataclass
+class ScriptRequest:
+    """One chapter to write as a screenplay (or, with `fountain`, a screenplay to enhance with the plot)."""
+
+    user_id: uuid.UUID
+    book_title: str
+    author: str | None
+    chapter_number: int
+    chapter_title: str
+    chapter_text: str
+    style: str
+    plot: object | None = None  # db.models.PlotOverview, newest version, when the book has one
+    characters: list = field(default_factory=list)  # db.models.Character, the board's newest versions
+    related: list = field(default_factory=list)  # core.retrieval.Hit: set-ups and pay-offs in other chapters
+    tier: Tier = Tier.FREE
+    instructions: str | None = None
+    fountain: str | None = None
+
+
 class Engine(Protocol):
     name: str
 
     def plot_overview(self, request: PlotRequest) -> EngineResult: ...
+
+    def chapter_script(self, request: ScriptRequest) -> EngineResult: ...  # value: core.artefacts.ChapterScriptDraft
+
+    def enhance_script(self, request: ScriptRequest) -> EngineResult: ...
 
 
 def engine_names() -> list[str]:

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from core.artefacts import ChapterDigest, CitedPlotOverview, PlotOverview, PlotOverviewDraft
 from core.config import Tier, get_settings
 from core.embeddings import get_embedder
-from core.engines import EngineResult, PlotRequest
+from core.engines import EngineResult, PlotRequest, ScriptRequest
 from core.engines.citations import cite, nearest
 from core.engines.reading import BookText, ChapterText, ChunkText
 from core.errors import PlotGenerationError, PlotStudioError
@@ -164,3 +164,11 @@ class LlmEngine:
         chunk_ids = sorted({chunk.id for chunks in passages.values() for chunk in chunks})
         return EngineResult(CitedPlotOverview(overview=overview, citations=citations, label=label), usage, chunk_ids,
                             prompt.name, prompt.version)
+
+    def chapter_script(self, request: ScriptRequest) -> EngineResult:
+        from core.engines.llm_script import chapter_script
+        return chapter_script(request)
+
+    def enhance_script(self, request: ScriptRequest) -> EngineResult:
+        from core.engines.llm_script import enhance_script
+        return enhance_script(request)

@@ -13,9 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core import jobs
-from core.config import get_settings
+from core.config import Tier, get_settings
+from core.engines import LLM, EngineResult, ScriptRequest, get_engine
 from core.engines.offline import script as offline
 from core.errors import GenerationError, PlotStudioError, VersionConflictError
+from core.generation.usage import Resource, Usage, check_limits, record_failure, record_usage, tier_of
+from core.retrieval import SearchMode, search_book
 from core.screenplay import align, export
 from core.screenplay import fountain as ftn
 from db.engine import unit_of_work
@@ -38,26 +41,6 @@ class BookContext:
     def offline_characters(self) -> list[offline.CharacterRef]:
         return [offline.CharacterRef(c.name, list(c.aliases or []), want=c.want or "", need=c.need or "",
                                      arc=c.character_arc or "") for c in self.characters]
-
-    def plot_text(self) -> str:
-        if self.plot is None:
-            return "(no plot overview yet)"
-        p = self.plot
-        return "\n".join(filter(None, [f"Logline: {p.logline}", f"Themes: {', '.join(p.themes or [])}",
-                                       f"Story type: {p.story_type}", f"Genre: {p.genre}; tone: {p.tone}",
-                                       f"Setting: {p.setting}"]))
-
-    def characters_text(self) -> str:
-        if not self.characters:
-            return "(no character board yet: name speakers as the chapter does)"
-        lines = []
-        for c in self.characters:
-            also = f" (also called {', '.join(c.aliases)})" if c.aliases else ""
-            facts = "; ".join(f"{k}: {v}" for k, v in (("role", c.role), ("archetypes", ", ".join(c.archetypes or [])),
-                                                       ("want", c.want), ("need", c.need),
-                                                       ("arc", c.character_arc)) if v)
-            lines.append(f"- {c.name}{also}: {facts}")
-        return "\n".join(lines)
 
 
 def _chapter(session: Session, chapter_id: uuid.UUID) -> Chapter:
@@ -166,45 +149,37 @@ def generate_chapter_script(user_id: uuid.UUID, chapter_id: uuid.UUID, *, style:
             if done is not None:
                 return done  # a retried job keeps what it saved and is not charged again
         context = _book_context(session, book.id)
-    started = time.perf_counter()
-    if engine == "offline":
-        draft = offline.chapter_script(
-            chapter.text, book_title=book.title, author=book.author, chapter_number=chapter.number,
-            chapter_title=chapter.title, style=style, characters=context.offline_characters(),
-            plot=offline.PlotContext(logline=context.plot.logline or "", themes=list(context.plot.themes or []))
-            if context.plot else None)
-        fountain, enhancements, usage, prompt, chunk_ids = draft.fountain, draft.enhancements, None, None, []
-        plot_enhanced, character_enhanced, label = draft.plot_enhanced, draft.character_enhanced, draft.label
+    request = _request(user_id, engine, book, chapter, context, style, custom_notes)
+    result = _run(engine, "chapter_script", request, book.id)
+    return _save_generated(user_id, chapter_id, result, style=style, engine=engine, plot=context.plot,
+                           character_enhanced=bool(context.characters), custom_notes=custom_notes, run_key=run_key,
+                           source="generated", based_on=None)
+
+
+def _request(user_id, engine, book, chapter, context, style, custom_notes, fountain=None) -> ScriptRequest:
+    if engine == LLM:
+        tier = check_limits(user_id, Resource.SCRIPT)  # only model calls count against the tier's limit
     else:
-        fountain, enhancements, usage, prompt, chunk_ids = _generate_with_model(
-            user_id, "chapter_script", style, book, chapter, context, custom_notes,
-            chapter_text=chapter.text)
-        plot_enhanced, character_enhanced, label = context.plot is not None, bool(context.characters), "model draft"
-    duration = int((time.perf_counter() - started) * 1000)
-    return _save_generated(user_id, chapter_id, fountain, style=style, engine=engine, usage=usage, prompt=prompt,
-                           plot=context.plot, plot_enhanced=plot_enhanced, character_enhanced=character_enhanced,
-                           enhancements=enhancements, label=label, duration=duration, custom_notes=custom_notes,
-                           run_key=run_key, source="generated", based_on=None, chunk_ids=chunk_ids)
+        with unit_of_work(user_id) as session:
+            tier = tier_of(session, user_id)
+    return ScriptRequest(user_id=user_id, book_title=book.title, author=book.author, chapter_number=chapter.number,
+                         chapter_title=chapter.title, chapter_text=chapter.text, style=style, plot=context.plot,
+                         characters=context.characters, tier=tier, instructions=custom_notes, fountain=fountain,
+                         related=related_passages(user_id, book.id, chapter, context) if engine == LLM else [])
 
 
-def _generate_with_model(user_id, prompt_name, style, book, chapter, context, custom_notes, **extra):
-    from core.generation.model import generate_structured
-    from core.generation.usage import Resource, check_limits
-    from core.prompts import load_prompt
-    from core.artefacts import ChapterScriptDraft
-
-    tier = check_limits(user_id, Resource.SCRIPT)
-    prompt = load_prompt(prompt_name)
-    passages = related_passages(user_id, book.id, chapter, context)
-    variables = {"style_rules": STYLES[style], "book_title": book.title,
-                 "chapter_heading": f"{chapter.number}. {chapter.title}", "plot_context": context.plot_text(),
-                 "characters": context.characters_text(), "custom_instructions": custom_notes or "(none)",
-                 "related_passages": "\n".join(f"- Chapter {h.chapter_number}: {' '.join(h.text.split())[:500]}"
-                                                for h in passages) or "(none)", **extra}
-    result = generate_structured(prompt, variables, ChapterScriptDraft, tier=tier, user_id=user_id,
-                                 error=GenerationError)
-    return (result.value.fountain, list(result.value.enhancements), result.usage, prompt,
-            [h.chunk_id for h in passages])
+def _run(engine: str, method: str, request: ScriptRequest, book_id: uuid.UUID) -> EngineResult:
+    """The engine's answer, timed; a failed model call is logged for analytics and nothing is saved."""
+    started = time.perf_counter()
+    try:
+        result = getattr(get_engine(engine), method)(request)
+    except GenerationError as exc:
+        usage = getattr(exc, "usage", None) or Usage(tier=Tier(request.tier).value)
+        record_failure(request.user_id, resource=Resource.SCRIPT, usage=usage, engine=engine, book_id=book_id,
+                       error_kind=type(exc).__name__)
+        raise
+    result.usage.duration_ms = int((time.perf_counter() - started) * 1000)
+    return result
 
 
 def related_passages(user_id: uuid.UUID, book_id: uuid.UUID, chapter: Chapter, context: BookContext,
@@ -212,8 +187,7 @@ def related_passages(user_id: uuid.UUID, book_id: uuid.UUID, chapter: Chapter, c
     """Set-ups and pay-offs: passages of other chapters about this chapter's people and the story's logline."""
     if context.plot is None and not context.characters:
         return []
-    from core.retrieval import SearchMode, search_book
-    names = Counter(name for name in offline.Names(context.offline_characters()).mentions(chapter.text))
+    names = Counter(offline.Names(context.offline_characters()).mentions(chapter.text))
     query = " or ".join([f'"{name}"' for name, _ in names.most_common(3)]
                         + ([context.plot.logline] if context.plot and context.plot.logline else []))
     if not query:
@@ -225,27 +199,26 @@ def related_passages(user_id: uuid.UUID, book_id: uuid.UUID, chapter: Chapter, c
     return [hit for hit in hits if hit.chapter_number != chapter.number][:k]
 
 
-def _save_generated(user_id, chapter_id, fountain, *, style, engine, usage, prompt, plot, plot_enhanced,
-                    character_enhanced, enhancements, label, duration, custom_notes, run_key, source, based_on,
-                    chunk_ids=None):
-    from core.generation.usage import Resource, Usage, record_usage
-
+def _save_generated(user_id, chapter_id, result: EngineResult, *, style, engine, plot, character_enhanced,
+                    custom_notes, run_key, source, based_on) -> ChapterScript:
+    """The new version and its charge, in one transaction."""
+    usage = result.usage
+    model = usage.model if engine == LLM else None
+    label = f"model draft ({model})" if model else offline.LABEL
     with unit_of_work(user_id) as session:
         chapter = _chapter(session, chapter_id)
         row = _new_version(
-            session, chapter, fountain, based_on=based_on, expected=None, style=style, source=source,
-            plot_overview_id=plot.id if plot else None, plot_enhanced=plot_enhanced,
-            character_enhanced=character_enhanced, enhancements=enhancements, custom_notes=custom_notes,
-            generation_method=engine, model_used=usage.model if usage else None,
-            tokens_in=usage.tokens_in if usage else 0, tokens_out=usage.tokens_out if usage else 0,
-            source_chunk_ids=chunk_ids or [],
-            generation_cost=usage.cost_usd if usage else Decimal(0),
-            prompt_name=prompt.name if prompt else None, prompt_version=prompt.version if prompt else None,
-            duration_ms=duration,
-            generation_metadata={"label": label, "engine": engine, **({"run_key": run_key} if run_key else {}),
-                                 **({"usage": usage.as_dict()} if usage else {})})
-        record_usage(session, user_id=user_id, resource=Resource.SCRIPT, usage=usage or Usage(tier=None),
-                     engine=engine, book_id=chapter.book_id, resource_id=row.id,
+            session, chapter, result.value.fountain, based_on=based_on, expected=None, style=style, source=source,
+            plot_overview_id=plot.id if plot else None, plot_enhanced=plot is not None,
+            character_enhanced=character_enhanced, enhancements=list(result.value.enhancements),
+            custom_notes=custom_notes, generation_method=engine, model_used=model,
+            tokens_in=usage.tokens_in, tokens_out=usage.tokens_out,
+            generation_cost=usage.cost_usd if model else Decimal(0), source_chunk_ids=result.source_chunk_ids,
+            prompt_name=result.prompt_name, prompt_version=result.prompt_version, duration_ms=usage.duration_ms,
+            generation_metadata={"label": label, "engine": engine, "usage": usage.as_dict(),
+                                 **({"run_key": run_key} if run_key else {})})
+        record_usage(session, user_id=user_id, resource=Resource.SCRIPT, usage=usage, engine=engine,
+                     book_id=chapter.book_id, resource_id=row.id,
                      idempotency_key=f"script:{run_key or row.id}:{chapter_id}")
         return row
 
@@ -262,56 +235,12 @@ def enhance_with_plot(user_id: uuid.UUID, script_id: uuid.UUID, *, engine: str |
     if context.plot is None and not context.characters:
         raise PlotStudioError("This book has no plot overview or character board yet: generate them first, "
                               "then enhance the script with them.")
-    started = time.perf_counter()
-    if engine == "llm":
-        fountain, enhancements, usage, prompt, chunk_ids = _generate_with_model(
-            user_id, "enhance_script", original.style, book, chapter, context, custom_notes,
-            fountain=original.fountain)
-    else:
-        fountain, enhancements = _enhance_offline(original.fountain, context)
-        usage, prompt, chunk_ids = None, None, []
-    return _save_generated(user_id, chapter.id, fountain, style=original.style, engine=engine, usage=usage,
-                           prompt=prompt, plot=context.plot, plot_enhanced=context.plot is not None,
-                           character_enhanced=bool(context.characters), enhancements=enhancements,
-                           label="enhanced with the plot", duration=int((time.perf_counter() - started) * 1000),
-                           custom_notes=custom_notes, run_key=None, source="enhanced",
-                           based_on=original.version, chunk_ids=chunk_ids)
-
-
-def _enhance_offline(fountain: str, context: BookContext) -> tuple[str, list[str]]:
-    """Without a model: the logline as a note up front, each speaking character's want and arc after each heading."""
-    script = ftn.parse(fountain)
-    by_cue = {}
-    for character in context.characters:
-        for name in [character.name, *character.aliases]:
-            by_cue.setdefault(ftn.cue(name), character)
-    notes_for = {}
-    for scene in script.scenes:
-        notes = []
-        for name in scene.characters:
-            character = by_cue.get(name)
-            if character and (character.want or character.character_arc) and name not in scene.arc_progression:
-                text = f"wants {character.want}" if character.want else character.character_arc
-                notes.append(f"[[arc {name}: {' '.join(text.split())[:200]}]]")
-        if notes:
-            notes_for[scene.heading] = " ".join(notes)
-    lines, out, applied = fountain.split("\n"), [], []
-    done = set()
-    for line in lines:
-        out.append(line)
-        key = line.strip().lstrip(".").strip().upper()
-        if key in notes_for and key not in done:
-            out += ["", notes_for[key]]
-            done.add(key)
-    if done:
-        applied.append(f"character arc notes in {len(done)} scenes")
-    text = "\n".join(out)
-    if context.plot is not None and context.plot.logline and "[[logline:" not in text:
-        body = ftn.body_of(text)
-        head = text[: len(text) - len(body)] if text.endswith(body) else ""
-        text = head + f"[[logline: {' '.join(context.plot.logline.split())}]]\n\n" + body
-        applied.append("plot context integration (logline)")
-    return text, applied or ["no change: the script's characters are not on the board"]
+    request = _request(user_id, engine, book, chapter, context, original.style, custom_notes,
+                       fountain=original.fountain)
+    result = _run(engine, "enhance_script", request, book.id)
+    return _save_generated(user_id, chapter.id, result, style=original.style, engine=engine, plot=context.plot,
+                           character_enhanced=bool(context.characters), custom_notes=custom_notes, run_key=None,
+                           source="enhanced", based_on=original.version)
 
 
 def save_edit(user_id: uuid.UUID, chapter_id: uuid.UUID, fountain: str, *, based_on_version: int | None,

@@ -649,3 +649,72 @@ def _acts(scene_count: int, *, teaser: bool) -> dict[int, str]:
         if start <= scene_count:
             acts[start] = f"Act {SPELLED[k].capitalize()}"
     return acts
+
+
+# --- the engine interface (core.engines.Engine) --------------------------------------------------------
+
+
+def _board(characters: list) -> list[CharacterRef]:
+    return [CharacterRef(c.name, list(c.aliases or []), want=c.want or "", need=c.need or "",
+                         arc=c.character_arc or "") for c in characters]
+
+
+def chapter_script_result(request):
+    """`Engine.chapter_script` offline: the rules above, no model, nothing charged."""
+    from core.artefacts import ChapterScriptDraft
+    from core.engines import EngineResult
+    from core.generation import Usage
+
+    plot = request.plot
+    draft = chapter_script(request.chapter_text, book_title=request.book_title, author=request.author,
+                           chapter_number=request.chapter_number, chapter_title=request.chapter_title,
+                           style=request.style, characters=_board(request.characters),
+                           plot=PlotContext(plot.logline or "", list(plot.themes or [])) if plot else None)
+    return EngineResult(ChapterScriptDraft(fountain=draft.fountain, enhancements=draft.enhancements),
+                        Usage(tier=request.tier.value), [], "offline_script_rules", "1")
+
+
+def enhance_result(request):
+    """`Engine.enhance_script` offline: the logline up front, each speaking character's want after each heading."""
+    from core.artefacts import ChapterScriptDraft
+    from core.engines import EngineResult
+    from core.generation import Usage
+
+    fountain, applied = enhance(request.fountain or "", request.plot, _board(request.characters))
+    return EngineResult(ChapterScriptDraft(fountain=fountain, enhancements=applied), Usage(tier=request.tier.value),
+                        [], "offline_enhance_rules", "1")
+
+
+def enhance(fountain: str, plot, board: list[CharacterRef]) -> tuple[str, list[str]]:
+    script = ftn.parse(fountain)
+    by_cue: dict[str, CharacterRef] = {}
+    for character in board:
+        for name in [character.name, *character.aliases]:
+            by_cue.setdefault(ftn.cue(name), character)
+    notes_for = {}
+    for scene in script.scenes:
+        notes = []
+        for name in scene.characters:
+            character = by_cue.get(name)
+            if character and (character.want or character.arc) and name not in scene.arc_progression:
+                text = f"wants {character.want}" if character.want else character.arc
+                notes.append(f"[[arc {name}: {' '.join(text.split())[:200]}]]")
+        if notes:
+            notes_for[scene.heading] = " ".join(notes)
+    out, applied, done = [], [], set()
+    for line in fountain.split("\n"):
+        out.append(line)
+        key = line.strip().lstrip(".").strip().upper()
+        if key in notes_for and key not in done:
+            out += ["", notes_for[key]]
+            done.add(key)
+    if done:
+        applied.append(f"character arc notes in {len(done)} scenes")
+    text = "\n".join(out)
+    if plot is not None and plot.logline and "[[logline:" not in text:
+        body = ftn.body_of(text)
+        head = text[: len(text) - len(body)] if text.endswith(body) else ""
+        text = head + f"[[logline: {' '.join(plot.logline.split())}]]\n\n" + body
+        applied.append("plot context integration (logline)")
+    return text, applied or ["no change: the script's characters are not on the board"]
+
