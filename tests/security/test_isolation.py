@@ -231,6 +231,8 @@ def _service_functions():
 
 
 OVERRIDES = {"jobs.submit": {"kind": "ingest_book"}}
+# Public helpers that take rows already loaded as the writer (not ids from outside): nothing to present.
+INTERNAL = {"scripts.related_passages"}
 
 
 def _arguments(parameters, ids, overrides: dict | None = None) -> tuple[list, dict]:
@@ -261,6 +263,8 @@ def test_every_service_function_given_as_ids_answers_not_found(writers):
     outcomes, failures = {"not found": 0, "refused by the database": 0, "nothing": 0}, []
     tried = 0
     for name, function, parameters in _service_functions():
+        if name in INTERNAL:
+            continue
         args, kwargs = _arguments(parameters, writers.ids, OVERRIDES.get(name))
         tried += 1
         PAIRS.append((name, "call with A's ids"))
