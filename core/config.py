@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(REPO_ROOT / ".data", alias="PLOTSTUDIO_DATA_DIR",
                            description="Where the embedded database lives (and its socket and lock files).")
 
-    database_url: str | None = Field(None, description="An external PostgreSQL ≥ 14 with `vector` (owner role: runs migrations). Unset: embedded Postgres 16 in the data directory.")
+    database_url: str | None = Field(None, description="An external PostgreSQL ≥ 15 with `vector` (owner role: runs migrations). Unset: embedded Postgres 16 in the data directory.")
     app_database_url: str | None = Field(None, description="How the app connects as its RLS-bound role. Unset: DATABASE_URL with the user and password below.")
     app_db_role: str = Field("plotstudio_app", description="The database role the app runs as: not superuser, not owner, no BYPASSRLS.")
     app_db_password: str | None = Field(None, description="Password of that role on an external database. Unset: `db upgrade` generates one and keeps it in the data directory (mode 0600). The embedded server ignores it (it trusts its Unix socket).")
