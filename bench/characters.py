@@ -50,6 +50,10 @@ def main() -> None:
         extract_seconds = time.perf_counter() - started
         characters = truth[novel]["characters"]
         index = {normalise(a): name for name, aliases in characters.items() for a in [name, *aliases]}
+        firsts = Counter(normalise(name).split()[0] for name in characters if len(name.split()) > 1)
+        for name in characters:  # a full name's first word counts, when no other character shares it (as the test)
+            if len(name.split()) > 1 and firsts[normalise(name).split()[0]] == 1:
+                index.setdefault(normalise(name).split()[0], name)
         baseline = [real([name], index) for name, _ in people.most_common(10)]
         engine = [real([n.text for n in c.names], index) for c in clusters[:10]]
         core = truth[novel]["core_characters"]

@@ -467,3 +467,13 @@ def current_portraits(user_id: uuid.UUID, book_id: uuid.UUID) -> dict[uuid.UUID,
     with unit_of_work(user_id) as session:
         return dict(session.execute(select(Portrait.character_key, Portrait.id)
                                     .where(Portrait.book_id == book_id, Portrait.is_current)).all())
+
+
+def portraits_for_book(user_id: uuid.UUID, book_id: uuid.UUID, *, limit: int = 10) -> list[uuid.UUID]:
+    """A first portrait for each of the book's main characters that has none (for a plot request's
+    `include_character_images`); nothing when portraits are switched off."""
+    if not portraits.images_enabled():
+        return []
+    having = current_portraits(user_id, book_id)
+    return [regenerate_portrait(user_id, card.key) for card in list_characters(user_id, book_id)[:limit]
+            if card.key not in having]

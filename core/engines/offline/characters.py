@@ -577,7 +577,8 @@ def analyse_archetypes(cluster: Cluster, role: str, chapters: list[ChapterReadin
     role words occur in the character's sentences. Each fit keeps the passages that justify it."""
     by_name = {a.name: a for a in archetypes}
     evidence = sentences_of(cluster, chapters)
-    adjectives = {w for w, _ in _adjectives(cluster, chapters)}
+    described = _adjectives(cluster, chapters)
+    adjectives = {w for w, _ in described}
     fits: list[ArchetypeFit] = []
 
     def add(name: str, reason: str, passages: list[Evidence]) -> None:
@@ -604,7 +605,7 @@ def analyse_archetypes(cluster: Cluster, role: str, chapters: list[ChapterReadin
         # The adjectives applied to the character weigh most; trait words anywhere in their sentences a little.
         score = 3 * len(cues & adjectives) + 20 * len(hits) / max(20, len(evidence))
         if score > 0:
-            scored.append((score, archetype.name, hits))
+            scored.append((score, archetype.name, [e for w, e in described if w in cues] + hits))
     for score, name, hits in sorted(scored, key=lambda s: -s[0]):
         if len(fits) >= 5:
             break
