@@ -809,3 +809,11 @@ def test_a_markdown_books_front_matter_names_title_and_author() -> None:
     assert (book.title, book.author) == ("The Quiet Town", "Ann Author")
     assert [c.title for c in book.story_chapters] == ["Chapter 1", "Chapter 2"]
     assert_no_word_lost(book.chapters, text)
+
+
+def test_chapters_headed_by_styled_paragraphs_still_follow_the_contents() -> None:
+    html = "".join(f"<p class='chapter-title' id='c{n}'>{name}</p><p>{prose(n, 80)}</p>"
+                   for n, name in enumerate(["The Arrival", "The Storm", "The Return"], start=1))
+    toc = [epub.Link(f"book.xhtml#c{n}", name, f"c{n}") for n, name in enumerate(["The Arrival", "The Storm", "The Return"], 1)]
+    book = parse_book("book.epub", _write_epub([_page("book.xhtml", "b", html)], toc), **LIMITS)
+    assert [c.title for c in book.chapters] == ["The Arrival", "The Storm", "The Return"]

@@ -188,6 +188,9 @@ def read_epub(data: bytes) -> ParsedBook:
     blocks, positions, document_starts = _join_documents(documents)
     start, end = _gutenberg_bounds(blocks)
     sections = _sections_from_toc(blocks, positions, document_starts, toc, start, end)
+    if sum(section.kind == CHAPTER for section in sections) < 2:
+        # A book whose chapter headings are styled paragraphs: trust its contents anchors as they are.
+        sections = _sections_from_toc(blocks, positions, document_starts, toc, start, end, trust_anchors=True)
     if sum(section.kind == CHAPTER for section in sections) >= 2:
         return ParsedBook(title, author, sections, "toc", [])
     text = "\n\n".join(block.text for block in blocks[start:end])
@@ -314,12 +317,12 @@ def _locate(entry: _TocEntry, positions: dict[tuple[str, str], int]) -> int | No
 
 def _sections_from_toc(
     blocks: list[_Block], positions: dict[tuple[str, str], int], document_starts: set[int], toc: list[_TocEntry],
-    start: int, end: int,
+    start: int, end: int, *, trust_anchors: bool = False,
 ) -> list[ChapterText]:
     """Cut the paragraphs where contents entries start a new unit; every paragraph lands in a section."""
     # A plate, caption or page anchor inside running text stays in its chapter: only unit starts bound sections.
-    candidates = [(entry, index) for entry in toc
-                  if (index := _locate(entry, positions)) is not None and _starts_unit(index, blocks, document_starts)]
+    candidates = [(entry, index) for entry in toc if (index := _locate(entry, positions)) is not None
+                  and (trust_anchors or _starts_unit(index, blocks, document_starts))]
     # In reading order: a list of plates early in the contents must not hide the chapters it points past.
     candidates.sort(key=lambda candidate: candidate[1])
     located: list[tuple[_TocEntry, int]] = []
