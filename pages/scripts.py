@@ -120,7 +120,9 @@ with st.expander("Import a .fountain file as a new version"):
         if st.form_submit_button("Import"):
             if upload is None:
                 st.warning("Choose a file first.")
-            elif run(scripts.import_fountain, account.id, chapter.id, upload.getvalue(), filename=upload.name):
+            elif imported := run(scripts.import_fountain, account.id, chapter.id, upload.getvalue(),
+                                 filename=upload.name):
+                st.session_state.open_version = imported.version
                 st.rerun()
 
 if not versions:
@@ -144,6 +146,8 @@ st.dataframe([{"version": v.version, "style": v.style, "engine": v.model_used or
                "when": f"{v.created_at:%Y-%m-%d %H:%M}"} for v in versions],
              hide_index=True, width="stretch")
 by_number = {v.version: v for v in versions}
+if st.session_state.get("open_version") in by_number:  # a save, an import or an enhancement opens its version
+    st.session_state[f"open_version_{chapter.id}"] = st.session_state.pop("open_version")
 opened = by_number[st.selectbox("Open version", list(by_number), format_func=lambda n: describe(by_number[n]),
                                 key=f"open_version_{chapter.id}")]
 
@@ -157,7 +161,8 @@ with read_tab:
     st.html(PAGE_CSS + f"<div class='screenplay' data-testid='screenplay-page'>{page_html}</div>")
     if st.button("Enhance with the plot (new version)", key="enhance"):
         with st.spinner("Enhancing…"):
-            if run(scripts.enhance_with_plot, account.id, opened.id, engine=engine):
+            if enhanced := run(scripts.enhance_with_plot, account.id, opened.id, engine=engine):
+                st.session_state.open_version = enhanced.version
                 st.rerun()
 
 with edit_tab:
@@ -172,7 +177,7 @@ with edit_tab:
                         style=opened.style)
             if saved:
                 st.session_state.pop(text_key, None)
-                st.session_state.pop(f"open_version_{chapter.id}", None)  # open the new version
+                st.session_state.open_version = saved.version
                 st.toast(f"Saved as version {saved.version}.")
                 st.rerun()
     with preview:

@@ -58,6 +58,7 @@ def test_generate_edit_save_compare_and_download(page, tmp_path):
     expect(_visible(page.get_by_test_id("stHtml")).filter(has_text="dearest sister").first).to_be_visible()
     page.get_by_role("button", name="Save as a new version").click()
     expect(page.get_by_text("Versions (2)")).to_be_visible()
+    expect(page.get_by_role("combobox", name="Open version")).to_have_value(re.compile(r"^v2 · .* · your edit"))
 
     _tab(page, "Compare versions").click()
     table = page.get_by_test_id("stHtml").filter(has_text="v1").filter(has_text="v2").last
@@ -68,7 +69,7 @@ def test_generate_edit_save_compare_and_download(page, tmp_path):
     assert box[0]["x"] < box[1]["x"] and abs(box[0]["y"] - box[1]["y"]) < 2  # side by side
 
     _tab(page, "Export").click()
-    with page.expect_download(timeout=UI_TIMEOUT) as download:
+    with page.expect_download(timeout=3 * UI_TIMEOUT) as download:  # the PDF is drawn when asked for
         page.get_by_role("button", name="Download PDF").click()
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
