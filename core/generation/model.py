@@ -155,8 +155,6 @@ def _ask(model: ChatOpenAI, method: str, messages: list[BaseMessage], schema: ty
         if isinstance(exc, openai.NotFoundError) and "model" in str(exc).lower():
             raise
         raise _Unsupported(str(exc)) from exc
-    except ValidationError as exc:  # the OpenAI SDK parses json_schema answers itself
-        raise _Invalid(_short(exc), "") from exc
     _usage_of(raw, usage, method)
     answer = raw.content if isinstance(raw.content, str) else json.dumps(raw.content)
     if isinstance(parsed, dict) and error is None:

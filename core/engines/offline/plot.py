@@ -175,7 +175,9 @@ def plot_overview(book: BookText, instructions: str | None = None) -> tuple[Cite
         "genre": cite(ranked["genre"][0][2], labels.GENRES[genre]),
         "tone": cite(ranked["tone"][0][2], labels.TONES[overview.tone]),
         "audience": cite(ranked["genre"][0][2], labels.GENRES[genre], limit=1),
-        "setting": _cite_names(book, places[:2], setting) if places else [],
+        # each place on its own: two places seldom share a passage
+        "setting": [c for place in places[:2] for c in _cite_names(book, [place], setting, limit=1)]
+        or cite(ranked["conflict"][0][2], setting, limit=1),
     }
     cited = CitedPlotOverview(overview=overview, citations=citations, label=LABEL)
     return cited, sorted({c.chunk_id for field in citations.values() for c in field})
