@@ -104,44 +104,30 @@ def section_kind(chapter) -> None:
 
 
 def merge_controls(chapter, following) -> None:
-    """Merge with the next section, after the writer confirms; undo a merge made into this one."""
-    confirming = st.session_state.get("confirm_merge") == chapter.id
-    if following is not None and not confirming and st.button("Merge with the next chapter…", key="merge"):
-        st.session_state.confirm_merge = chapter.id
-        st.rerun()
-    if following is not None and confirming:
-        with st.container(border=True):
-            st.markdown(f"Merge **{ui.plain(chapter.title)}** and **{ui.plain(following.title)}** into one "
-                        "chapter? You can undo it: the second chapter's title and text are kept.")
-            yes, no = st.columns(2)
-            if yes.button("Merge them", type="primary", key="merge-yes"):
-                st.session_state.pop("confirm_merge", None)
-                if act(library.merge_with_next, chapter.id):
-                    st.session_state.last_merge = chapter.id
-                    st.rerun()
-            if no.button("Keep them apart", key="merge-no"):
-                st.session_state.pop("confirm_merge", None)
+    """Merge with the next section, once the writer confirms (in a popover: nothing changes until then)."""
+    if following is None:
+        return
+    with st.popover("Merge with the next chapter…"):
+        st.markdown(f"Merge **{html.escape(chapter.title)}** and **{html.escape(following.title)}** into one "
+                    "chapter? You can undo it: the second chapter's title and text are kept.")
+        if st.button("Merge them", type="primary", key="merge-yes"):
+            if act(library.merge_with_next, chapter.id):
+                st.session_state.last_merge = chapter.id
                 st.rerun()
 
 
 def split_confirmation(reading, index: int) -> None:
     """Ask for the new chapter's title (none at a merge seam: the merged chapter comes back) and split."""
-    with st.container(border=True):
-        restoring = reading.merged_at.get(index)
-        if restoring:
-            st.markdown(f"Split here and bring back **{ui.plain(restoring)}** as it was before the merge?")
-            new_title = None
-        else:
-            st.markdown(f"Start a new chapter at paragraph {index + 1}?")
-            new_title = st.text_input("Title of the new chapter", value=f"{reading.title} (continued)",
-                                      key="split-title")
-        yes, no = st.columns(2)
-        if yes.button("Split here", type="primary", key="split-yes"):
-            st.session_state.pop("confirm_split", None)
-            if act(library.split_chapter, reading.id, at_paragraph=index, new_title=new_title):
-                st.rerun()
-        if no.button("Cancel", key="split-no"):
-            st.session_state.pop("confirm_split", None)
+    restoring = reading.merged_at.get(index)
+    if restoring:
+        st.markdown(f"Split here and bring back **{html.escape(restoring)}** as it was before the merge?")
+        new_title = None
+    else:
+        st.markdown(f"Start a new chapter at paragraph {index + 1}?")
+        new_title = st.text_input("Title of the new chapter", value=f"{reading.title} (continued)",
+                                  key=f"split-title-{index}")
+    if st.button("Split here", type="primary", key=f"split-yes-{index}"):
+        if act(library.split_chapter, reading.id, at_paragraph=index, new_title=new_title):
             st.rerun()
 
 
@@ -155,7 +141,6 @@ def paragraph_reader(reading) -> None:
         page = st.selectbox("Paragraphs", range(pages), key=f"page-{reading.id}",
                             format_func=lambda p: f"{starts[p] + 1}–{min(starts[p] + PARAGRAPHS_PER_PAGE, count)} "
                                                   f"of {count}") or 0
-    pending = st.session_state.get("confirm_split")
     for index in range(page * PARAGRAPHS_PER_PAGE, min((page + 1) * PARAGRAPHS_PER_PAGE, count)):
         with st.container(border=True, key=f"paragraph-{index + 1}"):
             if index in reading.merged_at:
@@ -165,11 +150,8 @@ def paragraph_reader(reading) -> None:
             body.text(reading.paragraphs[index].text)  # the writer's prose, never read as Markdown
             if index == 0:
                 continue
-            if pending == (reading.id, index):
+            with body.popover("Start a new chapter here"):
                 split_confirmation(reading, index)
-            elif body.button("Start a new chapter here", key=f"split-{index}"):
-                st.session_state.confirm_split = (reading.id, index)
-                st.rerun()
 
 
 def chapters_panel() -> None:
@@ -190,8 +172,9 @@ def chapters_panel() -> None:
     # The open chapter is in the URL as well (?chapter=…).
     chapter_ids = [str(c.id) for c in chapters]
     wanted = st.query_params.get("chapter")
+    first_chapter = next((i for i, c in enumerate(chapters) if c.kind == "chapter"), 0)  # not the title page
     chosen = st.selectbox("Chapter", chapter_ids, key=f"chapter-{book.id}",
-                          index=chapter_ids.index(wanted) if wanted in chapter_ids else 0,
+                          index=chapter_ids.index(wanted) if wanted in chapter_ids else first_chapter,
                           format_func=lambda i: section_label(chapters[chapter_ids.index(i)]))
     st.query_params["chapter"] = chosen
     position = chapter_ids.index(chosen)

@@ -68,20 +68,12 @@ for job in library.recent_failures(account.id):
 
 
 def delete_with_confirmation(book, left, right) -> None:
-    """Delete asks first: the book goes with its chapters, its index and everything made from it."""
-    if st.session_state.get("confirm_delete") != book.id:
-        if right.button("Delete…", key=f"delete-{book.id}"):
-            st.session_state.confirm_delete = book.id
+    """Delete asks first (in a popover): the book goes with its chapters, its index and all made from it."""
+    with right.popover("Delete…"):
+        st.markdown(f"Delete “{book.title}” for good? Its chapters, its index and everything made from it go too.")
+        if st.button("Delete for good", key=f"delete-yes-{book.id}", type="primary"):
+            library.delete_book(account.id, book.id)
             st.rerun()
-        return
-    left.warning(f"Delete “{ui.plain(book.title)}” for good? Its chapters, its index and everything made from it go too.")
-    if right.button("Delete for good", key=f"delete-yes-{book.id}", type="primary"):
-        st.session_state.pop("confirm_delete", None)
-        library.delete_book(account.id, book.id)
-        st.rerun()
-    if right.button("Keep it", key=f"delete-no-{book.id}"):
-        st.session_state.pop("confirm_delete", None)
-        st.rerun()
 
 
 books = library.list_books(account.id)
