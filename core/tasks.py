@@ -22,6 +22,7 @@ KINDS: dict[str, str] = {
     "purge_cache": "core.services.maintenance:purge_expired_cache",
     "generate_scripts": "core.services.scripts:generate_scripts",
     "plot_overview": "core.services.plot:generate_plot_overview",
+    "character_board": "core.services.characters:generate_character_board",
 }
 
 
