@@ -515,9 +515,10 @@ def draft_profile(cluster: Cluster, role: str, chapters: list[ChapterReading],
 
 
 def assign_roles(clusters: list[Cluster], chapters: list[ChapterReading]) -> list[str]:
-    """Protagonist: the most important character. Antagonist: of the main characters, the one whose sentences
-    carry the most conflict words (none if no one stands out). Supporting: present in a sixth of the chapters or
-    in the top eight. Minor: the rest."""
+    """Protagonist: the most important character, or in a first-person book its narrator (moved to the front of
+    `clusters`, which this reorders in place). Antagonist: of the main characters, one who is called names and
+    whose sentences carry the most conflict words (none if no one stands out). Supporting: present in a sixth of
+    the chapters or in the top eight. Minor: the rest."""
     if not clusters:
         return []
     roles = ["minor"] * len(clusters)
