@@ -76,6 +76,20 @@ def test_each_command_on_a_fresh_data_directory(name, tmp_path):
         assert_one_sentence_error(result, message)
 
 
+def test_two_commands_starting_together_on_a_fresh_data_directory_migrate_once(tmp_path):
+    environment = os.environ.copy()
+    environment.pop("PLOTSTUDIO_TEST_RUN", None)
+    environment["PLOTSTUDIO_DATA_DIR"] = str(tmp_path / "data")
+    processes = [subprocess.Popen([sys.executable, "-m", "core", "user", "create", f"twin{n}@example.com",
+                                   "--password-stdin"], cwd=REPO, env=environment, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in (1, 2)]
+    results = [process.communicate(PASSWORD, timeout=300) for process in processes]
+    for process, (stdout, stderr) in zip(processes, results):
+        assert process.returncode == 0 and "Traceback" not in stderr, stderr
+    emails = sorted(json.loads(stdout.strip().splitlines()[-1])["email"] for stdout, _ in results)
+    assert emails == ["twin1@example.com", "twin2@example.com"]
+
+
 def test_the_worker_starts_on_a_fresh_data_directory(tmp_path):
     environment = os.environ.copy()
     environment.pop("PLOTSTUDIO_TEST_RUN", None)
