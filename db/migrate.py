@@ -90,7 +90,10 @@ def current_revision(engine: Engine | None = None) -> str | None:
 
 
 def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    """The newest revision in the code (read from the scripts alone: no database is started or opened)."""
+    scripts = Config()
+    scripts.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(scripts).get_current_head()
 
 
 _migration_state = {"checked": False, "running": False}
@@ -107,7 +110,9 @@ def ensure_migrated() -> None:
         return
     _migration_state["running"] = True
     try:
-        if get_settings().embedded_database:
+        settings = get_settings()
+        # APP_DATABASE_URL alone (a web process without the owner's URL) is an external database too.
+        if settings.embedded_database and not settings.app_database_url:
             _migrate_embedded()
         else:
             _check_external()
@@ -139,8 +144,8 @@ def _check_external() -> None:
         current = current_revision(engine)
     except OperationalError as exc:
         if "does not exist" not in str(exc) and "authentication failed" not in str(exc):
-            raise ConfigurationError(f"Plot Studio cannot reach its database at {make_url(owner_url()).host}: "
-                                     "check that it is running and that DATABASE_URL is right.") from None
+            raise ConfigurationError(f"Plot Studio cannot reach its database at {make_url(unchecked_app_url()).host}: "
+                                     "check that it is running and that its URL is right.") from None
         current = None  # no app role yet: never migrated
     finally:
         engine.dispose()

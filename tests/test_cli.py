@@ -151,11 +151,15 @@ def test_an_external_database_that_is_not_migrated_is_told_how(database, tmp_pat
     with admin.connect() as conn:
         conn.exec_driver_sql(f"CREATE DATABASE {name}")
     try:
-        url = make_url(database).set(database=name).render_as_string(hide_password=False)
-        for args in (["user", "create", "x@example.com", "--password-stdin"], ["search", BOOK, "q", "--user", GHOST]):
-            result = cli(*args, stdin=PASSWORD, data_dir=tmp_path / "unused", DATABASE_URL=url,
-                         APP_DB_PASSWORD="a-real-password")
-            assert_one_sentence_error(result, "not migrated", "run `python -m core db upgrade`")
+        url = make_url(database).set(database=name)
+        owner = {"DATABASE_URL": url.render_as_string(hide_password=False), "APP_DB_PASSWORD": "a-real-password"}
+        # A web process may hold only the app role's URL: that database is external too, never an embedded one.
+        app_only = {"APP_DATABASE_URL": url.set(username="plotstudio_app").render_as_string(hide_password=False)}
+        for environment in (owner, app_only):
+            for args in (["user", "create", "x@example.com", "--password-stdin"], ["search", BOOK, "q", "--user", GHOST]):
+                result = cli(*args, stdin=PASSWORD, data_dir=tmp_path / "unused", **environment)
+                assert_one_sentence_error(result, "not migrated", "run `python -m core db upgrade`")
+        assert not (tmp_path / "unused" / "pg").exists()  # no embedded server was started instead
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
