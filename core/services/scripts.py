@@ -332,6 +332,8 @@ def start_scripts(user_id: uuid.UUID, book_id: uuid.UUID, *, chapter_numbers: li
         query = select(Chapter.id, Chapter.number).where(Chapter.book_id == book_id).order_by(Chapter.number)
         if chapter_numbers:
             query = query.where(Chapter.number.in_(chapter_numbers))
+        else:  # the whole book: chapters only, front and back matter are the writer's to ask for by number
+            query = query.where(Chapter.kind == "chapter")
         chapters = session.execute(query).all()
     if not chapters and not chapter_numbers:
         raise PlotStudioError("This book has no chapters.")
