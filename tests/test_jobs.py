@@ -285,7 +285,9 @@ def test_two_workers_never_run_one_books_jobs_at_once(database):
     with spawned_worker("one"), spawned_worker("two"):
         with row_locked(writer.id, "SELECT 1 FROM cache_entries WHERE key = 'k001000' FOR UPDATE"):
             first = jobs.submit(writer.id, maintenance.PURGE_CACHE, {"batch_size": 100}, book_id=book_id)
-            wait_until(lambda: jobs.get_job(writer.id, first).progress_done >= 900, message="the first job to stall")
+            # Started and counting, then held by the locked row (which batch meets it is the planner's choice).
+            wait_until(lambda: (j := jobs.get_job(writer.id, first)).status == "running" and j.progress_total == 1000,
+                       message="the first job to start and stall")
             second = jobs.submit(writer.id, maintenance.PURGE_CACHE, {"batch_size": 100}, book_id=book_id)
             # The idle worker takes a later job on no book, so it has looked at (and passed over) the second.
             assert _ended(bystander.id, maintenance.start_cache_purge(bystander.id)).status == "succeeded"
