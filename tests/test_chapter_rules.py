@@ -477,6 +477,16 @@ def test_a_plain_text_storys_numbered_sections_stay_inside_it(story_heading: str
     assert_no_word_lost(split.chapters, text)
 
 
+def test_the_last_storys_numbered_sections_stay_inside_it() -> None:
+    # Found by the generated books: sections only in the last story, with no story heading after them.
+    text = (f"THE QUIET TOWN\n\n\nI. THE STORM\n\n\n{wrapped(prose(1, 80))}\n\n\nII. THE CALM\n\n\n"
+            f"I.\n\n\nNotes were passed under the door.\n\n\nII.\n\n\n{wrapped(prose(2, 80))}\n")
+    split = split_chapters(text)
+    assert [c.title for c in split.story_chapters] == ["I: The Storm", "II: The Calm"]
+    assert split.story_chapters[1].text.startswith("I.\n\nNotes were passed under the door.\n\nII.")
+    assert_no_word_lost(split.chapters, text)
+
+
 @pytest.mark.parametrize("label, kind", [
     ("Title Page", FRONT_MATTER), ("Transcriber's Note", FRONT_MATTER), ("List of Illustrations", FRONT_MATTER),
     ("Preface", FRONT_MATTER), ("Dedication", FRONT_MATTER), ("Epigraphs", FRONT_MATTER), ("Contents", FRONT_MATTER),

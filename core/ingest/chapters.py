@@ -177,9 +177,14 @@ def _find_headings(stripped: list[str], *, markdown: bool) -> list[_Heading]:
     # Bare numerals ("IV") are weak evidence: used only when no line says "Chapter" (a Prologue may go with either).
     if any(h.kind == "chapter" for h in candidates):
         candidates = [h for h in candidates if h.kind != "bare"]
-    # "I. A SCANDAL IN BOHEMIA" heads a story; the bare "I.", "II." between such headings are its own sections.
+    # "I. A SCANDAL IN BOHEMIA" heads a story; the bare "I.", "II." between such headings are its own sections,
+    # and so are those after the last one when the titled headings hold stories (text between them), not a
+    # contents list.
     titled = [h.line for h in candidates if h.series == "titled"]
-    if len(titled) >= 2 and any(h.series == "bare" and titled[0] < h.line < titled[-1] for h in candidates):
+    stories = any(any(line and not is_heading_line(line) for line in stripped[a + 1:b])
+                  for a, b in zip(titled, titled[1:]))
+    if len(titled) >= 2 and any(h.series == "bare" and (titled[0] < h.line < titled[-1]
+                                                         or stories and h.line > titled[-1]) for h in candidates):
         candidates = [h for h in candidates if h.series != "bare"]
     candidates = _drop_table_of_contents(stripped, candidates)
     candidates = _keep_numbering_sequences(candidates)
