@@ -141,7 +141,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from core.services import plot
     account = _account(args.user)
     job_id = plot.start_generation(account.id, uuid.UUID(args.book), engine=args.engine,
-                                   instructions=args.instructions, include_matter=args.include_matter, queue=False)
+                                   instructions=args.instructions, include_matter=args.include_matter,
+                                   include_character_images=args.include_character_images, queue=False)
     result = _run_here(account, job_id, plot.generate_plot_overview)
     _emit(plot.get_version(account.id, uuid.UUID(args.book), result["version"]).as_dict())
     return 0
@@ -278,6 +279,8 @@ def parser() -> argparse.ArgumentParser:
     plot.add_argument("--engine", choices=["offline", "llm"], help="default: llm when a model is configured")
     plot.add_argument("--instructions", metavar="TEXT", help="steer the generation (stored with the version)")
     plot.add_argument("--include-matter", action="store_true", help="also read front and back matter")
+    plot.add_argument("--include-character-images", action="store_true",
+                      help="also draw portraits for the board's main characters that have none")
     plot.set_defaults(func=cmd_plot)
 
     script = commands.add_parser("script", help="write a chapter (or every chapter) as a screenplay")

@@ -9,6 +9,7 @@ from core.artefacts import PLOT_FIELDS
 from core.engines import LLM, OFFLINE, default_engine_name
 from core.errors import ArtefactValidationError, PlotStudioError, VersionConflictError
 from core.generation import llm_available
+from core.portraits import images_enabled
 from core.services import library, plot
 from pages import _shared as ui
 
@@ -68,6 +69,8 @@ def generate_form(label: str) -> None:
         instructions = st.text_area("Instructions (optional)", placeholder="e.g. focus on the sisters' bond",
                                     key="plot_instructions")
         include_matter = st.checkbox("Also read front and back matter (prefaces, appendices)", value=False)
+        include_images = st.checkbox("Also draw portraits for the main characters of the board that have none",
+                                     value=False, disabled=not images_enabled())
         st.caption("The offline engine keeps your instructions with the version but cannot follow them.")
         if LLM in engines:
             used, allowed = plot.monthly_allowance(account.id)
@@ -75,7 +78,7 @@ def generate_form(label: str) -> None:
                        f"({account.tier.value} plan); offline drafts are not counted.")
         if st.form_submit_button(label, type="primary"):
             job_id = run(plot.start_generation, book.id, engine=engine, instructions=instructions,
-                         include_matter=include_matter)
+                         include_matter=include_matter, include_character_images=include_images)
             if job_id:
                 st.session_state.plot_job = str(job_id)
                 st.rerun()

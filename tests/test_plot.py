@@ -260,3 +260,16 @@ def test_the_tier_limit_refuses_before_any_model_call_and_a_failure_saves_nothin
         plot.start_generation(writer_a.id, small_book, engine="llm", queue=False)
     assert len(llm.chat_requests()) == asked
     _generate(writer_a, small_book, engine="offline")  # the offline engine is never limited
+
+
+def test_a_plot_request_with_character_images_draws_the_missing_first_portraits(writer_a, small_book):
+    from core.services import characters
+
+    board_job = characters.start_board(writer_a.id, small_book, engine="offline", queue=False)
+    jobs.run_job(board_job, writer_a.id)
+    assert characters.current_portraits(writer_a.id, small_book) == {}
+    assert "portraits" not in _generate(writer_a, small_book, engine="offline")  # not asked: none drawn
+    assert characters.current_portraits(writer_a.id, small_book) == {}
+    result = _generate(writer_a, small_book, engine="offline", include_character_images=True)
+    drawn = characters.current_portraits(writer_a.id, small_book)
+    assert result["portraits"] == {"made": len(drawn)} and len(drawn) >= 2  # Anna Petrovna and Count Orlov

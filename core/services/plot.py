@@ -148,7 +148,7 @@ def _insert(session: Session, user_id: uuid.UUID, book_id: uuid.UUID, **values: 
 
 def start_generation(user_id: uuid.UUID, book_id: uuid.UUID, *, engine: str | None = None,
                      instructions: str | None = None, include_matter: bool = False, origin: str = "generated",
-                     queue: bool = True) -> uuid.UUID:
+                     include_character_images: bool = False, queue: bool = True) -> uuid.UUID:
     """Queue a plot overview of the whole book (refused at once if the tier's limit is reached); returns the job."""
     engine = engine or default_engine_name()
     if engine not in engine_names():
@@ -158,7 +158,8 @@ def start_generation(user_id: uuid.UUID, book_id: uuid.UUID, *, engine: str | No
     with unit_of_work(user_id) as session:
         get_visible(session, Book, book_id, what="book")
     params = {"book_id": str(book_id), "engine": engine, "instructions": (instructions or "").strip() or None,
-              "include_matter": include_matter, "request_id": str(uuid.uuid4()), "origin": origin}
+              "include_matter": include_matter, "request_id": str(uuid.uuid4()), "origin": origin,
+              "include_character_images": include_character_images}
     return jobs.submit(user_id, PLOT_JOB, params, book_id=book_id, queue=queue)
 
 
@@ -173,7 +174,7 @@ def start_refresh(user_id: uuid.UUID, book_id: uuid.UUID, *, queue: bool = True)
 
 def generate_plot_overview(user_id: uuid.UUID, progress, *, book_id: str, engine: str, request_id: str,
                            instructions: str | None = None, include_matter: bool = False,
-                           origin: str = "generated") -> dict:
+                           origin: str = "generated", include_character_images: bool = False) -> dict:
     """The job: read the book, run the engine (no transaction open), then save the version and its usage together."""
     book_uuid, key = uuid.UUID(book_id), f"plot:{request_id}"
     with unit_of_work(user_id) as session:
@@ -211,7 +212,19 @@ def generate_plot_overview(user_id: uuid.UUID, progress, *, book_id: str, engine
         record_usage(session, user_id=user_id, resource=Resource.PLOT, usage=usage, engine=engine, book_id=book_uuid,
                      resource_id=row.id, idempotency_key=key)
         row_id = row.id
-    return _job_result(user_id, row_id)
+    result = _job_result(user_id, row_id)
+    if include_character_images:  # the design's request flag: first portraits for the board's main characters
+        result["portraits"] = _first_portraits(user_id, book_uuid)
+    return result
+
+
+def _first_portraits(user_id: uuid.UUID, book_id: uuid.UUID) -> dict:
+    """Portraits for the main characters that have none; the overview is saved whatever happens here."""
+    from core.services import characters
+    try:
+        return {"made": len(characters.portraits_for_book(user_id, book_id))}
+    except PlotStudioError as exc:  # e.g. the tier's portrait limit: the overview still stands
+        return {"made": 0, "message": str(exc)}
 
 
 def _job_result(user_id: uuid.UUID, plot_id: uuid.UUID) -> dict:
