@@ -1,4 +1,4 @@
-"""What every page shares: who is signed in, the browser cookie that remembers it, the account menu."""
+"""What every page shares: who is signed in, the browser cookie that remembers it, the account menu, the open book."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.config import get_settings
 from core.errors import LinkRequiredError, PlotStudioError
-from core.services import accounts
+from core.services import accounts, library
 
 COOKIE = "plotstudio_session"
 GATED = "passed_app_gate"  # set by app.py on every run
@@ -146,6 +146,32 @@ def account_menu(account: accounts.Account) -> None:
 
 def show_error(error: PlotStudioError) -> None:
     st.error(plain(str(error)))
+
+
+def choose_book(account: accounts.Account, *, key: str) -> library.Book:
+    """The ready book a page works on: the one in the URL (?book=…, so a refresh or bookmark comes back to it),
+    else the last one opened; stops the page with a hint when no book is ready."""
+    books = [b for b in library.list_books(account.id) if b.status == "ready"]
+    if not books:
+        st.info("No book is ready yet. Add one in the Library.")
+        st.stop()
+    ids = [str(b.id) for b in books]
+    wanted = st.query_params.get("book") or str(st.session_state.get("book_id", ""))
+    book_id = st.selectbox("Book", ids, index=ids.index(wanted) if wanted in ids else 0, key=key,
+                           format_func=lambda i: books[ids.index(i)].title)
+    book = books[ids.index(book_id)]
+    st.query_params["book"] = book_id
+    st.session_state.book_id = book.id
+    return book
+
+
+def run_as(account: accounts.Account, action, *args, **kwargs):
+    """One writer action (a core.services call taking the writer first); its error shown in place. The result, or None."""
+    try:
+        return action(account.id, *args, **kwargs)
+    except PlotStudioError as error:
+        show_error(error)
+        return None
 
 
 # Every way Markdown loads or links something (images, links, autolinks, HTML, directives) needs one of these.

@@ -12,24 +12,12 @@ from pages import _shared as ui
 PARAGRAPHS_PER_PAGE = 20
 
 account = ui.require_account()
-books = [b for b in library.list_books(account.id) if b.status == "ready"]
-if not books:
-    st.info("No book is ready yet. Add one in the Library.")
-    st.stop()
-
-# The open book lives in the URL (?book=…), so a refresh or a bookmark comes back to it.
-ids = [str(b.id) for b in books]
-wanted = st.query_params.get("book") or str(st.session_state.get("book_id", ""))
-book_id = st.selectbox("Book", ids, index=ids.index(wanted) if wanted in ids else 0, key="book_select",
-                       format_func=lambda i: books[ids.index(i)].title)
-book = books[ids.index(book_id)]
-st.query_params["book"] = book_id
-st.session_state.book_id = book.id
+book = ui.choose_book(account, key="book_select")
 
 st.title(ui.plain(book.title))
 st.caption(" · ".join(filter(None, [ui.plain(book.author), f"{book.word_count:,} words", f"split by {book.split_method}",
                                     f"indexed with {book.embedding_model}"])))
-st.page_link("pages/plot.py", label="Plot overview of this book", icon="🧭", query_params={"book": book_id})
+st.page_link("pages/plot.py", label="Plot overview of this book", icon="🧭", query_params={"book": str(book.id)})
 for note in book.notes:
     st.info(ui.plain(note))
 if library.needs_reindex(book):

@@ -1,6 +1,7 @@
 """The character board: cards of a book's characters, filters, and each character's profile, versions and portraits."""
 
 import uuid
+from functools import partial
 
 import streamlit as st
 
@@ -9,7 +10,7 @@ from core.archetypes import active_archetypes
 from core.artefacts import CHARACTER_ROLES
 from core.errors import ArtefactValidationError, PlotStudioError, VersionConflictError
 from core.generation import llm_available
-from core.services import characters, library
+from core.services import characters
 from pages import _shared as ui
 
 LABELS = {"name": "Name", "aliases": "Aliases", "role": "Role", "archetypes": "Archetypes", "want": "Want",
@@ -18,28 +19,11 @@ LABELS = {"name": "Name", "aliases": "Aliases", "role": "Role", "archetypes": "A
 COLUMNS = 4
 
 account = ui.require_account()
-books = [b for b in library.list_books(account.id) if b.status == "ready"]
-if not books:
-    st.info("No book is ready yet. Add one in the Library.")
-    st.stop()
-
-ids = [str(b.id) for b in books]
-wanted = st.query_params.get("book") or str(st.session_state.get("book_id", ""))
-book_id = st.selectbox("Book", ids, index=ids.index(wanted) if wanted in ids else 0, key="characters_book_select",
-                       format_func=lambda i: books[ids.index(i)].title)
-book = books[ids.index(book_id)]
-st.query_params["book"] = book_id
-st.session_state.book_id = book.id
+book = ui.choose_book(account, key="characters_book_select")
 st.title(f"Characters · {ui.plain(book.title)}")
 
 
-def run(action, *args, **kwargs):
-    """One writer action; its error shown in place instead of a traceback. The result, or None."""
-    try:
-        return action(account.id, *args, **kwargs)
-    except PlotStudioError as error:
-        ui.show_error(error)
-        return None
+run = partial(ui.run_as, account)
 
 
 @st.fragment(run_every=1.0)

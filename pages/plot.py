@@ -1,6 +1,7 @@
 """A book's plot overview: generate it (a job), read it with its evidence, edit and save versions, compare, restore."""
 
 import uuid
+from functools import partial
 
 import streamlit as st
 
@@ -10,36 +11,18 @@ from core.engines import LLM, OFFLINE, default_engine_name
 from core.errors import ArtefactValidationError, PlotStudioError, VersionConflictError
 from core.generation import llm_available
 from core.portraits import images_enabled
-from core.services import library, plot
+from core.services import plot
 from pages import _shared as ui
 
 LABELS = {"logline": "Logline", "themes": "Themes", "story_type": "Story type", "genre": "Genre", "tone": "Tone",
           "audience": "Audience", "setting": "Setting"}
 
 account = ui.require_account()
-books = [b for b in library.list_books(account.id) if b.status == "ready"]
-if not books:
-    st.info("No book is ready yet. Add one in the Library.")
-    st.stop()
-
-# The book lives in the URL (?book=…), shared with the Book page, so a refresh comes back to it.
-ids = [str(b.id) for b in books]
-wanted = st.query_params.get("book") or str(st.session_state.get("book_id", ""))
-book_id = st.selectbox("Book", ids, index=ids.index(wanted) if wanted in ids else 0, key="plot_book_select",
-                       format_func=lambda i: books[ids.index(i)].title)
-book = books[ids.index(book_id)]
-st.query_params["book"] = book_id
-st.session_state.book_id = book.id
+book = ui.choose_book(account, key="plot_book_select")  # in the URL, shared with the Book page
 st.title(f"Plot overview · {ui.plain(book.title)}")
 
 
-def run(action, *args, **kwargs):
-    """One writer action; its error shown in place instead of a traceback. The result, or None."""
-    try:
-        return action(account.id, *args, **kwargs)
-    except PlotStudioError as error:
-        ui.show_error(error)
-        return None
+run = partial(ui.run_as, account)
 
 
 @st.fragment(run_every=1.0)

@@ -39,16 +39,7 @@ PAGE_CSS = """
 """
 
 account = ui.require_account()
-books = [b for b in library.list_books(account.id) if b.status == "ready"]
-if not books:
-    st.info("No book is ready yet. Add one in the Library.")
-    st.stop()
-
-ids = [b.id for b in books]
-chosen = st.session_state.get("book_id")
-book = st.selectbox("Book", books, index=ids.index(chosen) if chosen in ids else 0, format_func=lambda b: b.title,
-                    key="scripts_book")
-st.session_state.book_id = book.id
+book = ui.choose_book(account, key="scripts_book")
 st.title("Scripts")
 
 chapters = library.list_chapters(account.id, book.id)
