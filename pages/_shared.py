@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 
 import streamlit as st
 
 from core.config import get_settings
 from core.errors import LinkRequiredError, PlotStudioError
+from core import jobs
 from core.services import accounts, library
 
 COOKIE = "plotstudio_session"
@@ -163,6 +165,31 @@ def choose_book(account: accounts.Account, *, key: str) -> library.Book:
     st.query_params["book"] = book_id
     st.session_state.book_id = book.id
     return book
+
+
+def job_progress_row(account: accounts.Account, job, *, cancel_key: str) -> None:
+    """A running job's progress bar, its sentence, and a Cancel button."""
+    fraction = job.progress_done / job.progress_total if job.progress_total else 0.0
+    text, cancel = st.columns([5, 1])
+    text.progress(min(fraction, 1.0), text=plain(job.message) or "Waiting for a worker…")
+    if cancel.button("Cancel", key=cancel_key):
+        jobs.cancel(account.id, job.id)
+
+
+@st.fragment(run_every=1.0)
+def follow_job(account: accounts.Account, *, job_key: str, error_key: str, cancel_key: str) -> None:
+    """Live progress of the job whose id is in st.session_state[job_key]; when it ends the page reruns,
+    a failure's reason left in st.session_state[error_key]."""
+    job_id = st.session_state.get(job_key)
+    if not job_id:
+        return
+    job = jobs.get_job(account.id, uuid.UUID(job_id))
+    if job.status in ("succeeded", "failed", "cancelled"):
+        st.session_state[job_key] = None
+        if job.status != "succeeded":
+            st.session_state[error_key] = job.error or job.message
+        st.rerun(scope="app")
+    job_progress_row(account, job, cancel_key=cancel_key)
 
 
 def run_as(account: accounts.Account, action, *args, **kwargs):

@@ -5,7 +5,6 @@ from functools import partial
 
 import streamlit as st
 
-from core import jobs
 from core.archetypes import active_archetypes
 from core.artefacts import CHARACTER_ROLES
 from core.errors import ArtefactValidationError, PlotStudioError, VersionConflictError
@@ -26,24 +25,6 @@ st.title(f"Characters · {ui.plain(book.title)}")
 run = partial(ui.run_as, account)
 
 
-@st.fragment(run_every=1.0)
-def board_progress() -> None:
-    job_id = st.session_state.get("characters_job")
-    if not job_id:
-        return
-    job = jobs.get_job(account.id, uuid.UUID(job_id))
-    if job.status in ("succeeded", "failed", "cancelled"):
-        st.session_state.characters_job = None
-        if job.status != "succeeded":
-            st.session_state.characters_error = job.error or job.message
-        st.rerun(scope="app")
-    fraction = job.progress_done / job.progress_total if job.progress_total else 0.0
-    text, cancel = st.columns([5, 1])
-    text.progress(min(fraction, 1.0), text=ui.plain(job.message) or "Waiting for a worker…")
-    if cancel.button("Cancel", key="cancel_characters"):
-        jobs.cancel(account.id, job.id)
-
-
 def generate_form(label: str) -> None:
     engines = ["llm", "offline"] if llm_available() else ["offline"]
     with st.form("generate_characters"):
@@ -56,7 +37,7 @@ def generate_form(label: str) -> None:
                 st.rerun()
 
 
-board_progress()
+ui.follow_job(account, job_key="characters_job", error_key="characters_error", cancel_key="cancel_characters")
 if st.session_state.get("characters_error"):
     st.error(ui.plain(st.session_state.pop("characters_error")))
 

@@ -1,11 +1,9 @@
 """A book's plot overview: generate it (a job), read it with its evidence, edit and save versions, compare, restore."""
 
-import uuid
 from functools import partial
 
 import streamlit as st
 
-from core import jobs
 from core.artefacts import PLOT_FIELDS
 from core.engines import LLM, OFFLINE, default_engine_name
 from core.errors import ArtefactValidationError, PlotStudioError, VersionConflictError
@@ -23,25 +21,6 @@ st.title(f"Plot overview · {ui.plain(book.title)}")
 
 
 run = partial(ui.run_as, account)
-
-
-@st.fragment(run_every=1.0)
-def generation_progress() -> None:
-    """Live progress of the generation job; reruns the page when it ends."""
-    job_id = st.session_state.get("plot_job")
-    if not job_id:
-        return
-    job = jobs.get_job(account.id, uuid.UUID(job_id))
-    if job.status in ("succeeded", "failed", "cancelled"):
-        st.session_state.plot_job = None
-        if job.status != "succeeded":
-            st.session_state.plot_error = job.error or job.message
-        st.rerun(scope="app")
-    fraction = job.progress_done / job.progress_total if job.progress_total else 0.0
-    text, cancel = st.columns([5, 1])
-    text.progress(min(fraction, 1.0), text=ui.plain(job.message) or "Waiting for a worker…")
-    if cancel.button("Cancel", key="cancel_plot"):
-        jobs.cancel(account.id, job.id)
 
 
 def generate_form(label: str) -> None:
@@ -67,7 +46,7 @@ def generate_form(label: str) -> None:
                 st.rerun()
 
 
-generation_progress()
+ui.follow_job(account, job_key="plot_job", error_key="plot_error", cancel_key="cancel_plot")
 if st.session_state.get("plot_error"):
     st.error(ui.plain(st.session_state.pop("plot_error")))
 

@@ -4,7 +4,6 @@ import html
 
 import streamlit as st
 
-from core import jobs
 from core.errors import PlotStudioError, VersionConflictError
 from core.services import library, scripts
 from pages import _shared as ui
@@ -93,11 +92,7 @@ def script_progress() -> None:
             st.session_state.script_job_error = last.error
         st.rerun(scope="app")
     for job in active:
-        fraction = job.progress_done / job.progress_total if job.progress_total else 0.0
-        text, cancel = st.columns([5, 1])
-        text.progress(min(fraction, 1.0), text=ui.plain(job.message) or "Waiting for a worker…")
-        if cancel.button("Cancel", key=f"cancel-script-{job.id}"):
-            jobs.cancel(account.id, job.id)
+        ui.job_progress_row(account, job, cancel_key=f"cancel-script-{job.id}")
 
 
 script_progress()
