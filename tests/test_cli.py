@@ -58,6 +58,14 @@ FIRST_COMMANDS = {
     "search": (["search", BOOK, "the creature", "--user", GHOST], 2, f"No account for {GHOST}"),
     "reindex": (["reindex", BOOK, "--user", GHOST], 2, f"No account for {GHOST}"),
     "purge-cache": (["purge-cache", "--user", GHOST], 2, f"No account for {GHOST}"),
+    "plot": (["plot", BOOK, "--user", GHOST], 2, f"No account for {GHOST}"),
+    "characters": (["characters", BOOK, "--user", GHOST], 2, f"No account for {GHOST}"),
+    "portrait": (["portrait", BOOK, "--user", GHOST], 2, f"No account for {GHOST}"),
+    "script": (["script", BOOK, "--all", "--user", GHOST], 2, f"No account for {GHOST}"),
+    "script-import": (["script-import", BOOK, "--chapter", "1", str(CORPUS / "brick_and_steel.fountain"),
+                       "--user", GHOST], 2, f"No account for {GHOST}"),
+    "export": (["export", BOOK, "--format", "pdf", "--out", "/dev/null", "--user", GHOST], 2,
+               f"No account for {GHOST}"),
     "doctor": (["doctor"], None, None),
 }
 
