@@ -46,8 +46,11 @@ if not chapters:
     st.info("This book has no chapters.")
     st.stop()
 by_chapter = {c.number: c for c in chapters}
-chapter = by_chapter[st.selectbox("Chapter", list(by_chapter), key="scripts_chapter",
-                                  format_func=lambda n: f"{n}. {by_chapter[n].title}")]
+story = [c for c in chapters if c.ordinal is not None]  # front and back matter can be picked, but come last
+chapter = by_chapter[st.selectbox("Chapter", [c.number for c in story + [c for c in chapters if c not in story]],
+                                  key="scripts_chapter", format_func=lambda n: (
+                                      f"{by_chapter[n].ordinal}. {by_chapter[n].title}" if by_chapter[n].ordinal
+                                      else f"[{by_chapter[n].title}]"))]
 
 
 def run(action, *args, **kwargs):
@@ -74,7 +77,7 @@ with st.container(border=True):
         if run(scripts.start_scripts, account.id, book.id, chapter_numbers=[chapter.number], style=style,
                engine=engine):
             st.session_state.watch_scripts = True
-    if every.button(f"Generate every chapter ({len(chapters)})", key="generate_all"):
+    if every.button(f"Generate every chapter ({len(story)})", key="generate_all"):
         if run(scripts.start_scripts, account.id, book.id, chapter_numbers=None, style=style, engine=engine):
             st.session_state.watch_scripts = True
 
